@@ -1,0 +1,7 @@
+"""``python -m copr_importer``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,273 @@
+"""The bare repositories: the only module that reads or writes git data.
+
+Objects are written through GitPython's object database (content-addressed,
+each one via a temporary file and a rename), trees and commits are serialized
+here, and branch refs are replaced the way git itself does it: write
+``<ref>.lock``, rename over ``<ref>``.  A ``kill -9`` at any point therefore
+leaves at worst an unreferenced object, a stale ``*.lock`` or a temporary
+object file; :meth:`PackageRepo.recover` removes those, and the writer is the
+only process that calls it (it holds the spool's writer lock).
+
+A new repository is built in a temporary directory next to its final place
+(``git init --bare --shared``, copr's "Initial setup of the repo" commit with an
+empty ``.gitignore`` on the default branch) and renamed into place, so a
+repository either exists complete or not at all.  Its root commit is also kept
+in ``refs/importer/root`` so that new branches can start there without walking
+a long history.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import git
+from gitdb.base import IStream
+
+from ..core import naming
+from ..settings import GitSettings
+
+__all__ = ["Commit", "GitStore", "PackageRepo"]
+
+Flat = dict[str, tuple[str, str]]  # path -> (mode, hex sha)
+_ROOT_REF = "refs/importer/root"
+_TREE_MODE = "40000"
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """The parts of a commit object the writer needs."""
+
+    sha: str
+    tree: str
+    parents: tuple[str, ...]
+    author_date: str  # "<epoch> <tz>", reused for tree-reset commits
+
+
+def _signature(name: str, email: str, date: str) -> str:
+    return f"{name} <{email}> {date}"
+
+
+def _now() -> str:
+    offset = -time.timezone if not time.localtime().tm_isdst else -time.altzone
+    sign = "+" if offset >= 0 else "-"
+    return f"{int(time.time())} {sign}{abs(offset) // 3600:02d}{abs(offset) % 3600 // 60:02d}"
+
+
+class PackageRepo:
+    """One package's bare repository."""
+
+    def __init__(self, path: Path, *, settings: GitSettings) -> None:
+        self.path = path
+        self.settings = settings
+        self._repo = git.Repo(path, odbt=git.GitDB)
+
+    def close(self) -> None:
+        self._repo.close()
+
+    # --- objects ------------------------------------------------------------
+
+    def _store(self, kind: bytes, data: bytes) -> str:
+        stored = self._repo.odb.store(IStream(kind, len(data), BytesIO(data)))
+        return str(stored.hexsha.decode())
+
+    def _read(self, sha: str) -> bytes:
+        data: bytes = self._repo.odb.stream(bytes.fromhex(sha)).read()
+        return data
+
+    def write_blob(self, data: bytes) -> str:
+        return self._store(b"blob", data)
+
+    def read_blob(self, sha: str) -> bytes:
+        return self._read(sha)
+
+    def write_tree(self, flat: Mapping[str, tuple[str, str]]) -> str:
+        """Store nested tree objects for a flat ``path -> (mode, sha)`` mapping."""
+        nested: dict[str, object] = {}
+        for path, entry in flat.items():
+            node = nested
+            *dirs, name = path.split("/")
+            for d in dirs:
+                child = node.setdefault(d, {})
+                assert isinstance(child, dict)
+                node = child
+            node[name] = entry
+        return self._write_nested(nested)
+
+    def _write_nested(self, node: dict[str, object]) -> str:
+        rows: list[tuple[bytes, bytes]] = []
+        for name, value in node.items():
+            if isinstance(value, dict):
+                mode, sha, key = _TREE_MODE, self._write_nested(value), name + "/"
+            else:
+                assert isinstance(value, tuple)
+                (mode, sha), key = value, name
+            rows.append((key.encode(), f"{mode} {name}".encode() + b"\0" + bytes.fromhex(sha)))
+        rows.sort()  # git orders trees by name, with "/" appended to subtree names
+        return self._store(b"tree", b"".join(row for _, row in rows))
+
+    def read_tree(self, tree: str, prefix: str = "") -> Flat:
+        """The tree as a flat ``path -> (mode, sha)`` mapping."""
+        data, flat, pos = self._read(tree), {}, 0
+        while pos < len(data):
+            space = data.index(b" ", pos)
+            nul = data.index(b"\0", space)
+            mode, name = data[pos:space].decode(), data[space + 1 : nul].decode("utf-8", "surrogateescape")
+            sha = data[nul + 1 : nul + 21].hex()
+            pos = nul + 21
+            if mode == _TREE_MODE:
+                flat.update(self.read_tree(sha, f"{prefix}{name}/"))
+            else:
+                flat[prefix + name] = (mode, sha)
+        return flat
+
+    def commit(self, *, tree: str, parents: tuple[str, ...], message: str, author_date: str | None = None) -> str:
+        now = _now()
+        who = (self.settings.user_name, self.settings.user_email)
+        lines = [f"tree {tree}", *(f"parent {p}" for p in parents)]
+        lines.append("author " + _signature(*who, author_date or now))
+        lines.append("committer " + _signature(*who, now))
+        return self._store(b"commit", ("\n".join(lines) + "\n\n" + message.rstrip("\n") + "\n").encode())
+
+    def read_commit(self, sha: str) -> Commit:
+        header = self._read(sha).split(b"\n\n", 1)[0].decode("utf-8", "surrogateescape")
+        tree, parents, author_date = "", [], ""
+        for line in header.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "tree":
+                tree = value
+            elif key == "parent":
+                parents.append(value)
+            elif key == "author":
+                author_date = " ".join(value.rsplit(" ", 2)[-2:])
+        return Commit(sha, tree, tuple(parents), author_date)
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        # GitPython passes revisions to ``git merge-base`` as text; shas are fine.
+        return ancestor == descendant or bool(self._repo.is_ancestor(ancestor, descendant))  # type: ignore[arg-type]
+
+    # --- refs ---------------------------------------------------------------
+
+    def _ref_path(self, ref: str) -> Path:
+        return self.path / ref
+
+    def ref(self, ref: str) -> str | None:
+        """The sha a ref points at (loose first, then packed-refs)."""
+        try:
+            return self._ref_path(ref).read_text().strip() or None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            pass
+        try:
+            for line in (self.path / "packed-refs").read_text().splitlines():
+                sha, _, name = line.partition(" ")
+                if name == ref:
+                    return sha
+        except FileNotFoundError:
+            pass
+        return None
+
+    def branch(self, name: str) -> str | None:
+        return self.ref(f"refs/heads/{name}")
+
+    def set_ref(self, ref: str, sha: str) -> None:
+        """Point ``ref`` at ``sha`` atomically (lock file, then rename)."""
+        target = self._ref_path(ref)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock = target.with_name(target.name + ".lock")
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            # Only the writer updates refs, so a lock it meets is a crash's leftover.
+            lock.unlink()
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w") as out:
+            out.write(sha + "\n")
+        os.replace(lock, target)
+
+    def set_branch(self, name: str, sha: str) -> None:
+        problem = naming.branch_name_problem(name)
+        if problem:
+            raise ValueError(f"invalid branch name {name!r}: {problem}")
+        self.set_ref(f"refs/heads/{name}", sha)
+
+    def root_commit(self) -> str:
+        """The default branch's root commit, where new branches start (as ``mkbranch``)."""
+        root = self.ref(_ROOT_REF)
+        if root is None:  # a repository created by copr-dist-git: walk once, remember
+            head = self.branch(self.settings.default_branch)
+            if head is None:
+                raise ValueError(f"{self.path} has no {self.settings.default_branch} branch")
+            root = head
+            while parents := self.read_commit(root).parents:
+                root = parents[0]
+            self.set_ref(_ROOT_REF, root)
+        return root
+
+    def recover(self) -> None:
+        """Remove what an interrupted writer may have left: lock and temporary files."""
+        for lock in (self.path / "refs").rglob("*.lock"):
+            lock.unlink(missing_ok=True)
+        for tmp in (self.path / "objects").glob("obj*"):
+            tmp.unlink(missing_ok=True)
+
+
+class GitStore:
+    """All repositories under ``root`` at ``<owner>/<project>/<pkg>.git``."""
+
+    def __init__(self, root: Path, *, settings: GitSettings, cache_size: int = 32) -> None:
+        self.root = root
+        self.settings = settings
+        self._cache: dict[Path, PackageRepo] = {}
+        self._cache_size = cache_size
+
+    def path_of(self, *, owner: str, project: str, pkg: str) -> Path:
+        return self.root / naming.repo_relpath(owner=owner, project=project, pkg=pkg)
+
+    def open(self, *, owner: str, project: str, pkg: str) -> tuple[PackageRepo, bool]:
+        """The package's repository, created if missing; also says whether it is new."""
+        path = self.path_of(owner=owner, project=project, pkg=pkg)
+        if path in self._cache:
+            return self._cache[path], False
+        created = False
+        if not path.is_dir():
+            self._create(path)
+            created = True
+        if len(self._cache) >= self._cache_size:
+            self._cache.pop(next(iter(self._cache))).close()
+        repo = self._cache[path] = PackageRepo(path, settings=self.settings)
+        return repo, created
+
+    def _create(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+        git.Repo.init(tmp, bare=True, shared="group", initial_branch=self.settings.default_branch).close()
+        repo = PackageRepo(tmp, settings=self.settings)
+        try:
+            tree = repo.write_tree({".gitignore": ("100644", repo.write_blob(b""))})
+            root = repo.commit(tree=tree, parents=(), message="Initial setup of the repo")
+            repo.set_ref(f"refs/heads/{self.settings.default_branch}", root)
+            repo.set_ref(_ROOT_REF, root)
+        finally:
+            repo.close()
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not path.is_dir():
+                raise
+
+    def sweep_temporaries(self, *, owner: str, project: str) -> None:
+        """Remove half-created repositories of a project (left by a crash)."""
+        for tmp in (self.root / owner / project).glob(".*.git.tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def close(self) -> None:
+        for repo in self._cache.values():
+            repo.close()
+        self._cache.clear()

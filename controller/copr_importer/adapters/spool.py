@@ -1,0 +1,148 @@
+"""The hand-over area on the shared volume: requests, results and ordering tickets.
+
+Import steps (local workers or Kubernetes Jobs), the git-writer and the
+controller share one directory and communicate only through renames in it::
+
+    spool/
+      incoming/<id>.<nonce>/      a request being written by an import step
+      requests/<id>/              a complete request: request.json + files/
+      results/<id>.json           the outcome, written by the writer or the step
+      tickets/<package-key>/<id>  "build <id> of this package is on its way"
+
+* A request becomes visible by one ``rename(2)`` of a complete directory, so the
+  writer never sees half a request.  A second hand-over of the same build id
+  finds the first in place and is discarded (at most one request per build).
+* The controller files a ticket before it starts a task and removes it after
+  reporting the result.  The writer commits build ``b`` of a package only when
+  no lower ticket of that package lacks a result, so commits follow build-id
+  order while waiting costs no worker slot.
+* Results are written atomically and removed only after they are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..core import naming
+from . import atomicfile
+
+__all__ = ["Spool", "package_key_for"]
+
+REQUEST_FILE = "request.json"
+FILES_DIR = "files"
+
+
+def package_key_for(record: dict[str, Any]) -> str:
+    """The ticket key for a task record."""
+    return naming.package_key(owner=record["owner"], project=record["project"], pkg=record["pkg_name"])
+
+
+@dataclass(frozen=True, slots=True)
+class Spool:
+    """Paths and atomic operations of the hand-over area under ``root``."""
+
+    root: Path
+    durable: bool = True
+
+    def __post_init__(self) -> None:
+        for sub in ("incoming", "requests", "results", "tickets"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    # --- import step side ---------------------------------------------------
+
+    def stage(self, build_id: int) -> Path:
+        """A fresh private directory to build a request in."""
+        path = self.root / "incoming" / f"{build_id}.{uuid.uuid4().hex}"
+        (path / FILES_DIR).mkdir(parents=True)
+        return path
+
+    def hand_over(self, staging: Path, *, build_id: int, request: dict[str, Any]) -> bool:
+        """Publish ``staging`` as the request of ``build_id``; False if one exists already."""
+        atomicfile.write_json(staging / REQUEST_FILE, request, durable=self.durable)
+        target = self.request_dir(build_id)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if target.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+                return False
+            raise
+        if self.durable:
+            atomicfile.fsync_dir(target.parent)
+        return True
+
+    def discard(self, staging: Path) -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    # --- writer side --------------------------------------------------------
+
+    def request_dir(self, build_id: int) -> Path:
+        return self.root / "requests" / str(build_id)
+
+    def request_ids(self) -> list[int]:
+        return sorted(int(p) for p in os.listdir(self.root / "requests") if p.isdigit())
+
+    def load_request(self, build_id: int) -> dict[str, Any]:
+        with open(self.request_dir(build_id) / REQUEST_FILE, "rb") as f:
+            value: dict[str, Any] = json.load(f)
+        return value
+
+    def complete(self, build_id: int, result: dict[str, Any]) -> None:
+        """Record the outcome, then drop the request (in this order, for crash safety)."""
+        self.write_result(build_id, result)
+        shutil.rmtree(self.request_dir(build_id), ignore_errors=True)
+
+    def is_blocked(self, *, key: str, build_id: int) -> bool:
+        """True while an earlier build of the same package has no result yet."""
+        return any(t < build_id and not self.has_result(t) for t in self.tickets(key))
+
+    # --- results ------------------------------------------------------------
+
+    def result_path(self, build_id: int) -> Path:
+        return self.root / "results" / f"{build_id}.json"
+
+    def write_result(self, build_id: int, result: dict[str, Any]) -> None:
+        atomicfile.write_json(self.result_path(build_id), result, durable=self.durable)
+
+    def has_result(self, build_id: int) -> bool:
+        return self.result_path(build_id).exists()
+
+    def results(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        for name in sorted(os.listdir(self.root / "results")):
+            if name.endswith(".json") and name[:-5].isdigit():
+                try:
+                    with open(self.root / "results" / name, "rb") as f:
+                        yield int(name[:-5]), json.load(f)
+                except FileNotFoundError:
+                    continue
+
+    def remove_result(self, build_id: int) -> None:
+        self.result_path(build_id).unlink(missing_ok=True)
+
+    # --- tickets ------------------------------------------------------------
+
+    def add_ticket(self, *, key: str, build_id: int) -> None:
+        folder = self.root / "tickets" / key
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / str(build_id)).touch()
+
+    def remove_ticket(self, *, key: str, build_id: int) -> None:
+        (self.root / "tickets" / key / str(build_id)).unlink(missing_ok=True)
+
+    def tickets(self, key: str) -> list[int]:
+        try:
+            return sorted(int(n) for n in os.listdir(self.root / "tickets" / key) if n.isdigit())
+        except FileNotFoundError:
+            return []
+
+    def all_tickets(self) -> Iterator[tuple[str, int]]:
+        for key in os.listdir(self.root / "tickets"):
+            for build_id in self.tickets(key):
+                yield key, build_id

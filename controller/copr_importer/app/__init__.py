@@ -1,0 +1,1 @@
+"""Application loops that wire the pure core to the adapters."""

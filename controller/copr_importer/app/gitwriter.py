@@ -1,0 +1,258 @@
+"""The git-writer: applies hand-over requests to the bare repositories, in order.
+
+Loop contract:
+
+* exactly one writer runs per spool (an exclusive ``flock`` on
+  ``spool/writer.lock``);
+* requests of one package are applied in build-id order, and a request waits
+  while an earlier build of its package holds a ticket without a result;
+* applying a request is idempotent: an import whose tree equals the branch's
+  tree makes no commit, a branch already at the target is left alone.  So a
+  writer killed at any point simply applies the same request again after a
+  restart, and nothing is lost or doubled.  The result is written before the
+  request is removed;
+* per-branch failures (an invalid or conflicting branch name) are reported per
+  branch; the other branches still get their commits (copr's partial success).
+
+Branch semantics follow copr-dist-git: the first branch (sorted order) receives
+"automatic import of <pkg>"; each other branch is fast-forwarded to a commit
+already made for this import when it can be, else it gets a commit that resets
+its tree to the imported one (keeping the import's author date).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import git
+
+from ..adapters.gitstore import GitStore, PackageRepo
+from ..adapters.spool import Spool, package_key_for
+from ..core import naming, tree
+from ..core.task import ImportTask, parse_task
+from ..errors import ImporterError
+from ..settings import Settings
+from .tasklog import task_log
+
+__all__ = ["GitWriter", "WriterBusy"]
+
+log = logging.getLogger(__name__)
+_APPLYING = "applying"
+
+
+class WriterBusy(ImporterError):
+    """Another git-writer holds the spool."""
+
+
+class GitWriter:
+    """Commits spooled requests; see the module docstring for the contract."""
+
+    def __init__(self, *, settings: Settings, spool: Spool | None = None) -> None:
+        self.settings = settings
+        self.spool = spool or Spool(settings.spool_root)
+        self.store = GitStore(settings.git_root, settings=settings.git)
+        self._keys: dict[int, str] = {}
+        self._lock_fd: int | None = None
+        self.commits_applied = 0
+
+    def acquire(self) -> None:
+        """Take the single-writer lock or raise :class:`WriterBusy`."""
+        fd = os.open(self.spool.root / "writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise WriterBusy(f"another git-writer is running on {self.spool.root}") from None
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        self.store.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def run(self, *, should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Apply requests until ``should_stop()`` says so."""
+        if self._lock_fd is None:
+            self.acquire()
+        while not should_stop():
+            if not self.step():
+                time.sleep(self.settings.git.poll_interval)
+
+    def step(self) -> int:
+        """One pass over the spool; returns how many requests were applied."""
+        applied = 0
+        waiting: set[str] = set()
+        for build_id in self.spool.request_ids():
+            key = self._key(build_id)
+            if key is None:
+                continue
+            if key in waiting or self.spool.is_blocked(key=key, build_id=build_id):
+                waiting.add(key)
+                continue
+            self.apply(build_id)
+            applied += 1
+        return applied
+
+    def _key(self, build_id: int) -> str | None:
+        if build_id not in self._keys:
+            try:
+                self._keys[build_id] = package_key_for(self.spool.load_request(build_id)["task"])
+            except FileNotFoundError:
+                return None  # removed meanwhile
+            except (ValueError, KeyError, TypeError) as exc:
+                self._reject(build_id, f"unreadable hand-over request: {exc}")
+                return None
+        return self._keys[build_id]
+
+    def _reject(self, build_id: int, message: str) -> None:
+        log.error("build %d: %s", build_id, message)
+        self.spool.complete(
+            build_id, {"build_id": build_id, "error": {"code": "srpm_import_failed", "message": message}}
+        )
+
+    def apply(self, build_id: int) -> dict[str, Any]:
+        """Commit one request and publish its result."""
+        request = self.spool.load_request(build_id)
+        task = parse_task(request["task"])
+        marker = self.spool.request_dir(build_id) / _APPLYING
+        recovering = marker.exists()
+        marker.touch()
+        with task_log(log_root=self.settings.log_root, build_id=build_id, phase="git-writer"):
+            if recovering:
+                log.info("resuming build %d after an interrupted commit", build_id)
+                self.store.sweep_temporaries(owner=task.owner, project=task.project)
+            result = self._commit(task, request, recovering=recovering)
+        self.spool.complete(build_id, result)
+        self._keys.pop(build_id, None)
+        return result
+
+    def _commit(self, task: ImportTask, request: dict[str, Any], *, recovering: bool) -> dict[str, Any]:
+        repo, created = self.store.open(owner=task.owner, project=task.project, pkg=task.pkg_name)
+        if recovering:
+            repo.recover()
+        if created:
+            log.info("created repository %s", task.reponame)
+        files_dir = self.spool.request_dir(task.build_id) / "files"
+        entries = {
+            f["path"]: (
+                "100755" if f.get("executable") else "100644",
+                repo.write_blob((files_dir / f["path"]).read_bytes()),
+            )
+            for f in request["files"]
+        }
+        lookaside_names = [e["filename"] for e in request.get("lookaside", [])]
+        commits, errors = self._commit_branches(
+            repo, task=task, entries=entries, sources=request.get("sources", ""), lookaside_names=lookaside_names
+        )
+        result: dict[str, Any] = {
+            "build_id": task.build_id,
+            "reponame": task.reponame,
+            "branch_commits": commits,
+            "branch_errors": errors,
+            "new_repo": created,
+        }
+        if not commits:
+            message = "; ".join(f"{b}: {e}" for b, e in sorted(errors.items()))
+            result["error"] = {"code": "srpm_import_failed", "message": f"no branch could be committed: {message}"}
+        return result
+
+    def _commit_branches(
+        self,
+        repo: PackageRepo,
+        *,
+        task: ImportTask,
+        entries: dict[str, tuple[str, str]],
+        sources: str,
+        lookaside_names: list[str],
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        commits: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        message = f"automatic import of {task.pkg_name}"
+        for branch in task.branches:
+            problem = naming.branch_name_problem(branch)
+            if problem:
+                errors[branch] = f"invalid branch name: {problem}"
+                log.error("branch %s skipped: %s", branch, problem)
+                continue
+            try:
+                head = repo.branch(branch)
+                if head is None:
+                    head = repo.root_commit()
+                    repo.set_branch(branch, head)
+                if not commits:
+                    new = self._import_commit(
+                        repo,
+                        head=head,
+                        entries=entries,
+                        sources=sources,
+                        lookaside_names=lookaside_names,
+                        message=message,
+                    )
+                else:
+                    new = self._sync(repo, head=head, done=commits.values(), message=message)
+                if new != head:
+                    repo.set_branch(branch, new)
+                    self.commits_applied += 1
+                    log.info("branch %s: %s", branch, new)
+                else:
+                    log.info("branch %s: unchanged at %s", branch, new)
+                commits[branch] = new
+            except (OSError, ValueError, git.GitError) as exc:
+                errors[branch] = f"{type(exc).__name__}: {exc}"
+                log.error("branch %s failed: %s", branch, exc)
+        return commits, errors
+
+    @staticmethod
+    def _import_commit(
+        repo: PackageRepo,
+        *,
+        head: str,
+        entries: dict[str, tuple[str, str]],
+        sources: str,
+        lookaside_names: list[str],
+        message: str,
+    ) -> str:
+        parent = repo.read_commit(head)
+        old = repo.read_tree(parent.tree)
+        new = tree.compose_tree(old=old, new=entries)
+        if lookaside_names or "sources" in old:
+            new["sources"] = ("100644", repo.write_blob(sources.encode()))
+        old_ignore = (
+            repo.read_blob(old[".gitignore"][1]).decode("utf-8", "surrogateescape") if ".gitignore" in old else ""
+        )
+        new[".gitignore"] = ("100644", repo.write_blob(tree.merge_gitignore(old_ignore, lookaside_names).encode()))
+        new_tree = repo.write_tree(new)
+        if new_tree == parent.tree:
+            return head  # the same SRPM again: no new commit, same hash
+        return repo.commit(tree=new_tree, parents=(head,), message=message)
+
+    @staticmethod
+    def _sync(repo: PackageRepo, *, head: str, done: Iterable[str], message: str) -> str:
+        done = list(done)
+        if head in done:
+            return head
+        for target in done:
+            if repo.is_ancestor(head, target):
+                return target  # fast-forward
+        source = repo.read_commit(done[0])
+        if repo.read_commit(head).tree == source.tree:
+            return head
+        return repo.commit(tree=source.tree, parents=(head,), message=message, author_date=source.author_date)
+
+
+def writer_main(settings: Settings, *, should_stop: Callable[[], bool] = lambda: False) -> None:
+    """Entry point of the ``git-writer`` subcommand and of the embedded writer process."""
+    writer = GitWriter(settings=settings)
+    try:
+        writer.run(should_stop=should_stop)
+    finally:
+        writer.close()
+
+
+__all__ += ["writer_main"]

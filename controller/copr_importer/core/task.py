@@ -1,0 +1,108 @@
+"""The import task: copr's eight-field record, parsed and validated.
+
+:func:`parse_task` accepts exactly what ``GET /backend/importing/`` returns per
+element and raises :class:`~copr_importer.errors.BadInputError` with a reason on
+anything else, so that one bad record never hides the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BadInputError
+from . import naming
+
+__all__ = ["ImportTask", "MalformedTask", "parse_task"]
+
+_FIELDS = ("build_id", "owner", "project", "branches", "pkg_name", "srpm_url", "sandbox", "background")
+
+
+class MalformedTask(BadInputError):
+    """A task record that cannot be imported; ``build_id`` is kept when it was readable."""
+
+    default_code = "malformed_task"
+
+    def __init__(self, message: str, *, build_id: int | None) -> None:
+        super().__init__(message)
+        self.build_id = build_id
+
+
+@dataclass(frozen=True, slots=True)
+class ImportTask:
+    """One build's import, as the frontend describes it."""
+
+    build_id: int
+    owner: str
+    project: str
+    pkg_name: str
+    branches: tuple[str, ...]
+    srpm_url: str
+    sandbox: str
+    background: bool = False
+
+    @property
+    def reponame(self) -> str:
+        """``owner/project/pkg``: what copr's report calls ``reponame``."""
+        return f"{self.owner}/{self.project}/{self.pkg_name}"
+
+    def to_record(self) -> dict[str, Any]:
+        """The wire form, the inverse of :func:`parse_task`."""
+        return {
+            "build_id": self.build_id,
+            "owner": self.owner,
+            "project": self.project,
+            "branches": list(self.branches),
+            "pkg_name": self.pkg_name,
+            "srpm_url": self.srpm_url,
+            "sandbox": self.sandbox,
+            "background": self.background,
+        }
+
+
+def _build_id(raw: dict[str, Any]) -> int | None:
+    value = raw.get("build_id")
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
+def parse_task(raw: object) -> ImportTask:
+    """Validate one record; raise :class:`MalformedTask` saying what is wrong."""
+    if not isinstance(raw, dict):
+        raise MalformedTask(f"task record is not an object: {raw!r:.200}", build_id=None)
+    build_id = _build_id(raw)
+    try:
+        return _parse_fields(raw, build_id)
+    except MalformedTask:
+        raise
+    except BadInputError as exc:
+        raise MalformedTask(exc.message, build_id=build_id) from None
+
+
+def _parse_fields(raw: dict[str, Any], build_id: int | None) -> ImportTask:
+    missing = [f for f in _FIELDS if f not in raw]
+    if missing:
+        raise MalformedTask(f"task record lacks {', '.join(missing)}", build_id=build_id)
+    if build_id is None:
+        raise MalformedTask(f"build_id is not a positive integer: {raw['build_id']!r}", build_id=None)
+    branches = raw["branches"]
+    if not isinstance(branches, list) or not branches or not all(isinstance(b, str) for b in branches):
+        raise MalformedTask(f"branches must be a non-empty list of strings: {branches!r:.200}", build_id=build_id)
+    for field in ("srpm_url", "sandbox"):
+        if not isinstance(raw[field], str) or not raw[field]:
+            raise MalformedTask(f"{field} must be a non-empty string", build_id=build_id)
+    if not isinstance(raw["background"], bool):
+        raise MalformedTask(f"background must be a boolean: {raw['background']!r}", build_id=build_id)
+    return ImportTask(
+        build_id=build_id,
+        owner=naming.check_component(raw["owner"], what="owner"),
+        project=naming.check_component(raw["project"], what="project"),
+        pkg_name=naming.check_component(raw["pkg_name"], what="pkg_name"),
+        # The frontend sends a set, so order is meaningless; sorting makes the
+        # choice of the branch that receives the import commit deterministic.
+        branches=tuple(sorted(set(branches))),
+        srpm_url=raw["srpm_url"],
+        sandbox=raw["sandbox"],
+        background=raw["background"],
+    )

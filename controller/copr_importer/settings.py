@@ -1,0 +1,288 @@
+"""Typed settings, each with the reason for its default.
+
+Settings are frozen dataclasses built once at start-up from a TOML file (our
+format) or from copr-dist-git's ``[dist-git]`` INI file (drop-in), then from
+command-line overrides.  Live values that change while the controller runs,
+such as the parallelism N in Kubernetes, are separate objects, not settings.
+"""
+
+from __future__ import annotations
+
+import configparser
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+__all__ = [
+    "DownloadSettings",
+    "ExecutorSettings",
+    "FrontendSettings",
+    "GitSettings",
+    "LookasideSettings",
+    "Settings",
+    "UnpackSettings",
+    "load_settings",
+]
+
+GiB = 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class FrontendSettings:
+    """How to reach the Copr frontend."""
+
+    base_url: str | None = None
+    """``frontend_base_url``; None means tasks come from a local source."""
+    password: str | None = None
+    """``frontend_auth``, the frontend's BACKEND_PASSWORD.  Prefer ``password_file``."""
+    password_file: Path | None = None
+    """A file holding the password (a mounted Secret); read at start-up."""
+    poll_interval: float = 5.0
+    """Seconds between queue polls.  Copr polls every 15 s; 5 s cuts pickup latency
+    while one GET of the whole queue stays cheap for the frontend."""
+    connect_timeout: float = 10.0
+    """Seconds to open a connection; a frontend that does not answer is retried."""
+    read_timeout: float = 60.0
+    """Seconds to wait for a response; the queue can be 100 000 records long."""
+    max_attempts: int = 5
+    """Attempts per request on connection errors and 5xx before giving up for now."""
+    backoff: float = 1.0
+    """First retry delay in seconds, doubled per attempt (capped at 60 s)."""
+    confirm_before_start: bool = True
+    """Re-fetch ``get-import-task/<id>`` before starting, as copr's worker does, so a
+    build canceled since the last poll is not imported."""
+
+    def resolved_password(self) -> str | None:
+        """The password, read from ``password_file`` when that is set."""
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read frontend password file: {exc}") from exc
+        return self.password
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadSettings:
+    """Fetching the SRPM."""
+
+    request_timeout: float = 120.0
+    """Seconds per request without progress; copr's SafeRequest uses 120 s."""
+    total_timeout: float = 3600.0
+    """Wall-clock limit for one download; copr has none, so a stalled server held a slot."""
+    max_bytes: int = 8 * GiB
+    """Largest SRPM accepted.  Real SRPMs above 4 GiB exist (cpio's limit); 8 GiB
+    leaves room for them and still stops a runaway stream."""
+    max_attempts: int = 5
+    """Attempts on 5xx, 408 and network errors, as copr's SafeRequest."""
+    backoff: float = 5.0
+    """Delay before retry k is ``k * backoff`` seconds (copr: 5, 10, 15, 20)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnpackSettings:
+    """Limits that defend the unpacker against hostile payloads."""
+
+    max_total_bytes: int = 16 * GiB
+    """Sum of unpacked file sizes; stops decompression bombs while allowing the
+    largest real SRPMs (game data, firmware) with their mostly incompressible tarballs."""
+    max_files: int = 10_000
+    """Files in one SRPM; real ones have a few dozen patches at most."""
+
+
+@dataclass(frozen=True, slots=True)
+class LookasideSettings:
+    """The lookaside cache layout."""
+
+    hashtype: Literal["md5", "sha512"] = "md5"
+    """Copr's builders verify md5 (old-format ``sources``); sha512 is the modern dist-git choice."""
+    with_hashtype_dir: bool = False
+    """Insert ``<hashtype>/`` before the hash directory (modern layout).  Off for copr."""
+    sources_style: Literal["old", "bsd"] = "old"
+    """``<md5>  <file>`` lines for copr; ``bsd`` writes ``SHA512 (<file>) = <hash>``."""
+
+
+@dataclass(frozen=True, slots=True)
+class GitSettings:
+    """Commits made by the git-writer."""
+
+    user_name: str = "CoprDistGit"
+    """Copr's ``git_user_name`` default."""
+    user_email: str = "copr-devel@lists.fedorahosted.org"
+    """Copr's ``git_user_email`` default."""
+    default_branch: str = "master"
+    """Branch that receives the initial commit; new branches start at its root commit."""
+    poll_interval: float = 0.05
+    """Seconds the writer sleeps when its spool is empty: short, because commits are
+    what users wait for, and an empty scan costs a few directory reads."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorSettings:
+    """How many imports run at once and how failures are retried."""
+
+    workers: int = 4
+    """N, the global cap on running imports.  Copr defaults to 10 workers on one host;
+    a local default of 4 suits a laptop.  In Kubernetes the live value comes from a ConfigMap."""
+    per_owner: int | None = 5
+    """Copr's hard-coded owner limit."""
+    per_sandbox: int | None = 3
+    """Copr's hard-coded sandbox limit (one user's builds in one project)."""
+    max_attempts: int = 3
+    """Runs of one task that end in a transient error before it is reported failed;
+    copr retries forever, which hid broken builds for days."""
+    retry_delay: float = 30.0
+    """Seconds before a transiently failed task may start again (doubled per attempt)."""
+    task_timeout: float = 3 * 3600.0
+    """Wall-clock limit per import; copr's legacy pool used 3 h."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the importer needs, rooted at one data directory."""
+
+    data_dir: Path = Path("./importer-data")
+    """Holds git/, lookaside/, per-task-logs/ and spool/ unless those are set."""
+    git_dir: Path | None = None
+    """Bare repositories; copr: /var/lib/dist-git/git."""
+    lookaside_dir: Path | None = None
+    """Lookaside root; copr: /var/lib/dist-git/cache/lookaside/pkgs."""
+    per_task_log_dir: Path | None = None
+    """Per-task logs, served to users; copr: /var/lib/copr-dist-git/per-task-logs."""
+    frontend: FrontendSettings = field(default_factory=FrontendSettings)
+    download: DownloadSettings = field(default_factory=DownloadSettings)
+    unpack: UnpackSettings = field(default_factory=UnpackSettings)
+    lookaside: LookasideSettings = field(default_factory=LookasideSettings)
+    git: GitSettings = field(default_factory=GitSettings)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+
+    @property
+    def git_root(self) -> Path:
+        return self.git_dir or self.data_dir / "git"
+
+    @property
+    def lookaside_root(self) -> Path:
+        return self.lookaside_dir or self.data_dir / "lookaside" / "pkgs"
+
+    @property
+    def log_root(self) -> Path:
+        return self.per_task_log_dir or self.data_dir / "per-task-logs"
+
+    @property
+    def spool_root(self) -> Path:
+        """The hand-over area between import steps, the writer and the controller.
+        It must share a filesystem with the lookaside so that files move by rename."""
+        return self.data_dir / "spool"
+
+
+_SECTIONS = {
+    "frontend": FrontendSettings,
+    "download": DownloadSettings,
+    "unpack": UnpackSettings,
+    "lookaside": LookasideSettings,
+    "git": GitSettings,
+    "executor": ExecutorSettings,
+}
+_PATH_KEYS = {"data_dir", "git_dir", "lookaside_dir", "per_task_log_dir", "password_file"}
+
+# copr-dist-git's [dist-git] keys and where they land.
+_COPR_KEYS = {
+    "frontend_base_url": ("frontend", "base_url"),
+    "frontend_auth": ("frontend", "password"),
+    "sleep_time": ("frontend", "poll_interval"),
+    "per_task_log_dir": (None, "per_task_log_dir"),
+    "lookaside_location": (None, "lookaside_dir"),
+    "git_user_name": ("git", "user_name"),
+    "git_user_email": ("git", "user_email"),
+    "max_workers": ("executor", "workers"),
+}
+
+
+def _coerce(cls: type, key: str, value: Any) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    if key not in known:
+        raise ConfigError(f"unknown setting {cls.__name__}.{key}")
+    if key in _PATH_KEYS and value is not None:
+        return Path(value)
+    return value
+
+
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    return cls(**{k: _coerce(cls, k, v) for k, v in values.items()})
+
+
+def from_mapping(data: dict[str, Any]) -> Settings:
+    """Settings from a nested mapping shaped like the TOML file."""
+    top: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"[{key}] must be a table")
+            top[key] = _build(_SECTIONS[key], value)
+        else:
+            top[key] = _coerce(Settings, key, value)
+    try:
+        settings = Settings(**top)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from exc
+    return validate(settings)
+
+
+def _from_copr_ini(path: Path) -> dict[str, Any]:
+    parser = configparser.ConfigParser()
+    parser.read(path)
+    if not parser.has_section("dist-git"):
+        raise ConfigError(f"{path}: no [dist-git] section")
+    data: dict[str, Any] = {}
+    for key, raw in parser.items("dist-git"):
+        if key not in _COPR_KEYS:
+            continue  # redis_*, cgit_* and the legacy keys have no meaning here
+        section, name = _COPR_KEYS[key]
+        value: Any = int(raw) if name in {"workers"} else float(raw) if name == "poll_interval" else raw
+        (data.setdefault(section, {}) if section else data)[name] = value
+    return data
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read ``path`` (``.toml``, or copr's ``.conf``/``.ini``) and apply overrides.
+
+    Overrides use dotted names for sections: ``{"executor.workers": 2}``.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            if path.suffix == ".toml":
+                data = tomllib.loads(path.read_text())
+            else:
+                data = _from_copr_ini(path)
+        except (OSError, tomllib.TOMLDecodeError, configparser.Error, ValueError) as exc:
+            raise ConfigError(f"cannot read settings {path}: {exc}") from exc
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        section, _, name = dotted.rpartition(".")
+        (data.setdefault(section, {}) if section else data)[name] = value
+    return from_mapping(data)
+
+
+def validate(settings: Settings) -> Settings:
+    """Reject values that cannot work, with the setting's name in the message."""
+    ex = settings.executor
+    if ex.workers < 0:
+        raise ConfigError("executor.workers must be >= 0")
+    if ex.max_attempts < 1 or settings.download.max_attempts < 1:
+        raise ConfigError("max_attempts must be >= 1")
+    if settings.lookaside.hashtype not in ("md5", "sha512"):
+        raise ConfigError("lookaside.hashtype must be md5 or sha512")
+    if settings.lookaside.sources_style not in ("old", "bsd"):
+        raise ConfigError("lookaside.sources_style must be old or bsd")
+    if settings.lookaside.sources_style == "old" and settings.lookaside.hashtype != "md5":
+        # Old-format lines carry no hash type and every client reads them as md5.
+        raise ConfigError("sources_style 'old' requires hashtype 'md5'")
+    return settings
+
+
+__all__ += ["from_mapping", "validate", "replace"]

@@ -66,7 +66,7 @@ class PackageRepo:
     def __init__(self, path: Path, *, settings: GitSettings) -> None:
         self.path = path
         self.settings = settings
-        self._repo = git.Repo(path, odbt=git.GitDB)
+        self._repo = git.Repo(path)
 
     def close(self) -> None:
         self._repo.close()
@@ -220,7 +220,7 @@ class PackageRepo:
 class GitStore:
     """All repositories under ``root`` at ``<owner>/<project>/<pkg>.git``."""
 
-    def __init__(self, root: Path, *, settings: GitSettings, cache_size: int = 32) -> None:
+    def __init__(self, root: Path, *, settings: GitSettings, cache_size: int = 8) -> None:
         self.root = root
         self.settings = settings
         self._cache: dict[Path, PackageRepo] = {}

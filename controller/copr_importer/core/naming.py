@@ -80,10 +80,10 @@ def job_name(build_id: int, *, prefix: str = "import") -> str:
 def branch_name_problem(name: str) -> str | None:
     """Why git would refuse ``refs/heads/<name>``, or None when it is acceptable.
 
-    Mirrors ``git check-ref-format --branch`` for the rules that matter here.
+    Agrees with ``git branch <name>`` (the integration tests compare the two).
     """
-    if not name or name == "@" or name.startswith("-"):
-        return "empty, '@' or starting with '-'"
+    if not name or name.startswith("-"):
+        return "empty or starting with '-'"
     if _BRANCH_BAD_CHARS.search(name):
         return "contains a space, a control character or one of ~^:?*[\\"
     if ".." in name or "@{" in name or "//" in name:

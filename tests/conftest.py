@@ -1,0 +1,62 @@
+"""Shared fixtures: settings rooted in a temporary directory, real SRPMs, a Copr frontend stub.
+
+Tests are grouped by cost: ``tests/unit`` is pure and fast; everything under
+``tests/integration`` uses real git, rpmbuild and HTTP servers on 127.0.0.1
+and is marked ``integration``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from copr_importer.settings import Settings, from_mapping
+from tests.support.frontend_stub import FrontendStub
+from tests.support.srpms import build_srpm
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**sections: Any) -> Settings:
+        data: dict[str, Any] = {"data_dir": str(tmp_path / "data")}
+        data.update(sections)
+        return from_mapping(data)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def srpm_factory(tmp_path: Path) -> Callable[..., Path]:
+    if shutil.which("rpmbuild") is None:
+        pytest.fail("rpmbuild is missing: install Debian's 'rpm' package (scripts/test does)")
+    work = tmp_path / "rpmbuild"
+
+    def make(**kwargs: Any) -> Path:
+        return build_srpm(workdir=work, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def frontend() -> Iterator[FrontendStub]:
+    stub = FrontendStub(password="s3cret")
+    stub.start()
+    try:
+        yield stub
+    finally:
+        stub.stop()

@@ -1,0 +1,41 @@
+"""Driving the import step and the git-writer directly, without the controller."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from copr_importer.adapters.spool import Spool
+from copr_importer.app.gitwriter import GitWriter
+from copr_importer.app.importstep import EXIT_OK, run_step
+from copr_importer.core.task import ImportTask
+from copr_importer.settings import Settings
+
+__all__ = ["git", "import_now", "make_task"]
+
+
+def make_task(build_id: int, srpm: Path, *, pkg: str, branches: tuple[str, ...] = ("master",), **kw: Any) -> ImportTask:
+    fields: dict[str, Any] = {"owner": "alice", "project": "demo", "sandbox": "alice/demo--alice", **kw}
+    return ImportTask(build_id, fields["owner"], fields["project"], pkg, tuple(sorted(branches)), str(srpm),
+                      fields["sandbox"])
+
+
+def import_now(settings: Settings, task: ImportTask) -> dict[str, Any]:
+    """Run the step and let a writer apply it; return the writer's result."""
+    spool = Spool(settings.spool_root)
+    outcome = run_step(task, settings=settings, spool=spool)
+    assert outcome.exit_code == EXIT_OK, outcome.message
+    writer = GitWriter(settings=settings, spool=spool)
+    writer.acquire()
+    try:
+        writer.step()
+    finally:
+        writer.close()
+    result = dict(spool.results())[task.build_id]
+    spool.remove_result(task.build_id)
+    return result
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()

@@ -43,10 +43,19 @@ def test_same_decision_as_libmagic(tmp_path: Path) -> None:
     for name, data in samples.items():
         (tmp_path / name).write_bytes(data)
     names = sorted(samples)
-    out = subprocess.run(["file", "-b", "--mime-encoding", *names], cwd=tmp_path, capture_output=True, text=True,
-                         check=True, env={**os.environ, "LC_ALL": "C"}).stdout.splitlines()
-    disagreements = {n: (m, is_binary(samples[n])) for n, m in zip(names, out, strict=True)
-                     if (m == "binary") != is_binary(samples[n])}
+    out = subprocess.run(
+        ["file", "-b", "--mime-encoding", *names],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LC_ALL": "C"},
+    ).stdout.splitlines()
+    disagreements = {
+        n: (m, is_binary(samples[n]))
+        for n, m in zip(names, out, strict=True)
+        if (m == "binary") != is_binary(samples[n])
+    }
     assert disagreements == {}
 
 

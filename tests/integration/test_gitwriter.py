@@ -24,7 +24,9 @@ def repo_of(settings: Settings, pkg: str) -> Path:
 
 def test_new_repository_layout_and_commits(settings: Settings, srpm_factory: SrpmFactory) -> None:
     tar = binary_tarball(name="foo", version="1")
-    srpm = srpm_factory(name="foo", sources={"foo-1.tar.gz": tar, "foo.conf": b"x=1\n"}, patches={"p.patch": b"-a\n+b\n"})
+    srpm = srpm_factory(
+        name="foo", sources={"foo-1.tar.gz": tar, "foo.conf": b"x=1\n"}, patches={"p.patch": b"-a\n+b\n"}
+    )
     result = import_now(settings, make_task(1, srpm, pkg="foo", branches=("f43", "master", "epel9")))
     repo = repo_of(settings, "foo")
     commits = result["branch_commits"]
@@ -34,7 +36,13 @@ def test_new_repository_layout_and_commits(settings: Settings, srpm_factory: Srp
         "automatic import of foo|CoprDistGit|copr-devel@lists.fedorahosted.org",
         "Initial setup of the repo|CoprDistGit|copr-devel@lists.fedorahosted.org",
     ]
-    assert git(repo, "ls-tree", "--name-only", sha).split() == [".gitignore", "foo.conf", "foo.spec", "p.patch", "sources"]
+    assert git(repo, "ls-tree", "--name-only", sha).split() == [
+        ".gitignore",
+        "foo.conf",
+        "foo.spec",
+        "p.patch",
+        "sources",
+    ]
     md5 = __import__("hashlib").md5(tar).hexdigest()
     assert git(repo, "show", f"{sha}:sources") == f"{md5}  foo-1.tar.gz"
     assert git(repo, "show", f"{sha}:.gitignore") == "/foo-1.tar.gz"
@@ -54,8 +62,12 @@ def test_reimport_of_the_same_srpm_makes_no_commit(settings: Settings, srpm_fact
 
 
 def test_later_version_removes_files_but_keeps_dist_git_files(settings: Settings, srpm_factory: SrpmFactory) -> None:
-    v1 = srpm_factory(name="foo", version="1", sources={"foo-1.tar.gz": binary_tarball(name="foo", version="1")},
-                      patches={"old.patch": b"-x\n+y\n"})
+    v1 = srpm_factory(
+        name="foo",
+        version="1",
+        sources={"foo-1.tar.gz": binary_tarball(name="foo", version="1")},
+        patches={"old.patch": b"-x\n+y\n"},
+    )
     import_now(settings, make_task(1, v1, pkg="foo"))
     repo = repo_of(settings, "foo")
     # A maintainer adds CI files by hand (as dist-git users do).
@@ -94,7 +106,9 @@ def test_new_branch_starts_at_root_and_diverged_branch_gets_a_reset_commit(
     assert result["master"] == result["f42"]
     assert git(repo, "rev-parse", f"{result['f43']}^") == b
     assert git(repo, "rev-parse", f"{result['f43']}^{{tree}}") == git(repo, "rev-parse", f"{result['f42']}^{{tree}}")
-    assert git(repo, "log", "-1", "--format=%ad", result["f43"]) == git(repo, "log", "-1", "--format=%ad", result["f42"])
+    assert git(repo, "log", "-1", "--format=%ad", result["f43"]) == git(
+        repo, "log", "-1", "--format=%ad", result["f42"]
+    )
     subprocess.run(["git", "-C", str(repo), "fsck", "--strict"], check=True, capture_output=True)
 
 
@@ -110,10 +124,48 @@ def test_branch_name_checks_agree_with_git_branch(tmp_path: Path) -> None:
     from copr_importer.core.naming import branch_name_problem
 
     subprocess.run(["git", "init", "-q", "-b", "zz-initial", str(tmp_path)], check=True)
-    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q",
-                    "--allow-empty", "-m", "x"], check=True)
-    names = ["master", "f43", "fedora/26", "epel10.1", "a..b", "-x", "x.lock", "a/.b", "sp ace", "a:b", "x/", "@",
-             "a@{b", "a//b", "tab\tx", "ok-1_2+3", ".hidden", "end.", "q?", "st*r", "br[", "back\\slash", "ti~"]
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@x",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
+        check=True,
+    )
+    names = [
+        "master",
+        "f43",
+        "fedora/26",
+        "epel10.1",
+        "a..b",
+        "-x",
+        "x.lock",
+        "a/.b",
+        "sp ace",
+        "a:b",
+        "x/",
+        "@",
+        "a@{b",
+        "a//b",
+        "tab\tx",
+        "ok-1_2+3",
+        ".hidden",
+        "end.",
+        "q?",
+        "st*r",
+        "br[",
+        "back\\slash",
+        "ti~",
+    ]
     for name in names:
         ok = subprocess.run(["git", "-C", str(tmp_path), "branch", name], capture_output=True).returncode == 0
         assert (branch_name_problem(name) is None) == ok, name
@@ -138,8 +190,11 @@ def test_commits_follow_build_order_per_package(settings: Settings, srpm_factory
         writer.close()
     log = git(repo_of(settings, "foo"), "log", "--format=%H", "master").splitlines()
     results = dict(spool.results())
-    assert log[:3] == [results[12]["branch_commits"]["master"], results[11]["branch_commits"]["master"],
-                       results[10]["branch_commits"]["master"]]
+    assert log[:3] == [
+        results[12]["branch_commits"]["master"],
+        results[11]["branch_commits"]["master"],
+        results[10]["branch_commits"]["master"],
+    ]
 
 
 def test_only_one_writer_per_spool(settings: Settings) -> None:

@@ -104,8 +104,9 @@ def test_binary_rpm(settings: Settings, tmp_path: Path) -> None:
     (spec,) = top.glob("rpmbuild-*/SPECS/evil.spec")
     import subprocess
 
-    subprocess.run(["rpmbuild", "--define", f"_topdir {spec.parent.parent}", "-bb", str(spec)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["rpmbuild", "--define", f"_topdir {spec.parent.parent}", "-bb", str(spec)], check=True, capture_output=True
+    )
     (rpm,) = spec.parent.parent.glob("RPMS/noarch/*.rpm")
     code, result, log = _run(settings, rpm)
     assert code == EXIT_BAD_INPUT and "binary RPM" in str(result["error"]) and "not a source RPM" in log
@@ -118,5 +119,5 @@ def test_name_mismatch(settings: Settings, srpm_factory: Callable[..., Path]) ->
 
 
 def test_missing_download_is_permanent(settings: Settings, tmp_path: Path) -> None:
-    code, result, log = _run(settings, tmp_path / "missing.src.rpm")
+    code, result, _log = _run(settings, tmp_path / "missing.src.rpm")
     assert code == EXIT_BAD_INPUT and "srpm_download_failed" in str(result["error"])

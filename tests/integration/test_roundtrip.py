@@ -15,14 +15,16 @@ from tests.support.srpms import binary_tarball
 
 
 def rpm_files(srpm: Path) -> dict[str, str]:
-    out = subprocess.run(["rpm", "-qp", "--qf", "[%{FILENAMES} %{FILEDIGESTS}\n]", str(srpm)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["rpm", "-qp", "--qf", "[%{FILENAMES} %{FILEDIGESTS}\n]", str(srpm)], capture_output=True, text=True, check=True
+    ).stdout
     return dict(line.split(" ", 1) for line in out.splitlines())
 
 
 def rpm_nevr(srpm: Path) -> str:
-    return subprocess.run(["rpm", "-qp", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}", str(srpm)],
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["rpm", "-qp", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}", str(srpm)], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def rebuild_branch(settings: Settings, *, branch: str, work: Path, pkg: str) -> Path:
@@ -37,22 +39,36 @@ def rebuild_branch(settings: Settings, *, branch: str, work: Path, pkg: str) -> 
         (checkout / entry.filename).write_bytes(data)
     top = work / f"top-{branch.replace('/', '_')}"
     subprocess.run(
-        ["rpmbuild", "--define", f"_topdir {top}", "--define", f"_sourcedir {checkout}",
-         "--define", "_source_filedigest_algorithm 8", "-bs", str(checkout / f"{pkg}.spec")],
-        check=True, capture_output=True,
+        [
+            "rpmbuild",
+            "--define",
+            f"_topdir {top}",
+            "--define",
+            f"_sourcedir {checkout}",
+            "--define",
+            "_source_filedigest_algorithm 8",
+            "-bs",
+            str(checkout / f"{pkg}.spec"),
+        ],
+        check=True,
+        capture_output=True,
     )
     (srpm,) = (top / "SRPMS").glob("*.src.rpm")
     return srpm
 
 
-def test_every_branch_rebuilds_the_original(settings: Settings, srpm_factory: Callable[..., Path], tmp_path: Path) -> None:
+def test_every_branch_rebuilds_the_original(
+    settings: Settings, srpm_factory: Callable[..., Path], tmp_path: Path
+) -> None:
     sources = {
         "proj-2.0.tar.gz": binary_tarball(name="proj", version="2.0", size=50_000),
         "logo.png": b"\x89PNG\r\n\x1a\n" + bytes(range(256)),
         "proj.desktop": b"[Desktop Entry]\nName=proj\n",
     }
     patches = {"0001-fix.patch": b"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n", "0002-more.patch": b"-c\n+d\n"}
-    old = srpm_factory(name="proj", version="1.0", sources={"proj-1.0.tar.gz": binary_tarball(name="proj", version="1")})
+    old = srpm_factory(
+        name="proj", version="1.0", sources={"proj-1.0.tar.gz": binary_tarball(name="proj", version="1")}
+    )
     new = srpm_factory(name="proj", version="2.0", sources=sources, patches=patches)
     import_now(settings, make_task(1, old, pkg="proj", branches=("f42",)))
     result = import_now(settings, make_task(2, new, pkg="proj", branches=("f42", "f43", "master", "epel9")))

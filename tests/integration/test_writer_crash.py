@@ -26,7 +26,8 @@ BUILDS_PER_PACKAGE = 6
 def _start_writer(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "copr_importer", "git-writer", "--data-dir", str(settings.data_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -41,9 +42,12 @@ def test_kill_9_at_random_points(settings: Settings, srpm_factory: Callable[...,
     for round_ in range(BUILDS_PER_PACKAGE):
         for pkg in PACKAGES:
             build_id += 1
-            srpm = srpm_factory(name=pkg, version=f"1.{round_}",
-                                sources={f"{pkg}-{round_}.tar.gz": binary_tarball(name=pkg, version=str(round_))},
-                                patches={f"p{i}.patch": f"-{i}\n+{round_}\n".encode() for i in range(5)})
+            srpm = srpm_factory(
+                name=pkg,
+                version=f"1.{round_}",
+                sources={f"{pkg}-{round_}.tar.gz": binary_tarball(name=pkg, version=str(round_))},
+                patches={f"p{i}.patch": f"-{i}\n+{round_}\n".encode() for i in range(5)},
+            )
             task = make_task(build_id, srpm, pkg=pkg, branches=BRANCHES)
             spool.add_ticket(key=f"alice%2Fdemo%2F{pkg}", build_id=build_id)
             assert run_step(task, settings=settings, spool=spool).exit_code == 0

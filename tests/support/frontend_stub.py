@@ -119,7 +119,9 @@ class FrontendStub:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
                 with stub.lock:
                     stub.reports.append(body)
-                    stub.queue = [r for r in stub.queue if not (isinstance(r, dict) and r.get("build_id") == body["build_id"])]
+                    stub.queue = [
+                        r for r in stub.queue if not (isinstance(r, dict) and r.get("build_id") == body["build_id"])
+                    ]
                 return self._send(200, json.dumps({"updated": True}).encode())
 
         return Handler

@@ -17,8 +17,9 @@ __all__ = ["git", "import_now", "make_task"]
 
 def make_task(build_id: int, srpm: Path, *, pkg: str, branches: tuple[str, ...] = ("master",), **kw: Any) -> ImportTask:
     fields: dict[str, Any] = {"owner": "alice", "project": "demo", "sandbox": "alice/demo--alice", **kw}
-    return ImportTask(build_id, fields["owner"], fields["project"], pkg, tuple(sorted(branches)), str(srpm),
-                      fields["sandbox"])
+    return ImportTask(
+        build_id, fields["owner"], fields["project"], pkg, tuple(sorted(branches)), str(srpm), fields["sandbox"]
+    )
 
 
 def import_now(settings: Settings, task: ImportTask) -> dict[str, Any]:

@@ -19,8 +19,13 @@ def ids(tasks: list[ImportTask]) -> list[int]:
 
 def test_copr_priority_example() -> None:
     # copr's own test: sandboxes a, a, b, c and a background a -> priorities 1, 2, 1, 1, 103
-    queue = [task(1, sandbox="a"), task(2, sandbox="a"), task(3, sandbox="b"), task(4, sandbox="c"),
-             task(5, sandbox="a", background=True)]
+    queue = [
+        task(1, sandbox="a"),
+        task(2, sandbox="a"),
+        task(3, sandbox="b"),
+        task(4, sandbox="c"),
+        task(5, sandbox="a", background=True),
+    ]
     assert ids(prioritize(queue)) == [1, 3, 4, 2, 5]
 
 

@@ -12,7 +12,9 @@ from copr_importer.settings import load_settings
 
 def test_toml_with_overrides(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
-    path.write_text('data_dir = "/srv/x"\n[executor]\nworkers = 7\n[lookaside]\nhashtype = "sha512"\nsources_style = "bsd"\n')
+    path.write_text(
+        'data_dir = "/srv/x"\n[executor]\nworkers = 7\n[lookaside]\nhashtype = "sha512"\nsources_style = "bsd"\n'
+    )
     settings = load_settings(path, **{"executor.per_owner": 2})
     assert settings.executor.workers == 7
     assert settings.executor.per_owner == 2

@@ -8,7 +8,10 @@ from copr_importer.core.sources import SourceEntry, parse_sources, render_source
 from copr_importer.errors import BadInputError
 
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
-SHA = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
+SHA = (
+    "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+    "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
+)
 
 
 def test_old_format_round_trip_sorted() -> None:
@@ -32,7 +35,12 @@ def test_empty() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    [f"{MD5} one-space.tar.gz\n", f"MD5 (a) = {MD5}\nSHA512 (b) = {SHA}\n", "0123  short.tar.gz\n", f"SHA512 (a) = {MD5}\n"],
+    [
+        f"{MD5} one-space.tar.gz\n",
+        f"MD5 (a) = {MD5}\nSHA512 (b) = {SHA}\n",
+        "0123  short.tar.gz\n",
+        f"SHA512 (a) = {MD5}\n",
+    ],
 )
 def test_malformed(text: str) -> None:
     with pytest.raises(BadInputError):

@@ -6,12 +6,29 @@ from copr_importer.core.tree import compose_tree, merge_gitignore
 
 
 def test_old_files_are_removed_except_the_kept_ones() -> None:
-    old = {p: p for p in ["old.spec", "old.patch", "sources", ".gitignore", "README.md", "gating.yaml",
-                          "tests/tests.yml", "tests/x/run.sh", "testsuite.txt"]}
+    old = {
+        p: p
+        for p in [
+            "old.spec",
+            "old.patch",
+            "sources",
+            ".gitignore",
+            "README.md",
+            "gating.yaml",
+            "tests/tests.yml",
+            "tests/x/run.sh",
+            "testsuite.txt",
+        ]
+    }
     new = {"new.spec": "N", "sources": "S"}
     assert compose_tree(old=old, new=new) == {
-        "new.spec": "N", "sources": "S", ".gitignore": ".gitignore", "README.md": "README.md",
-        "gating.yaml": "gating.yaml", "tests/tests.yml": "tests/tests.yml", "tests/x/run.sh": "tests/x/run.sh",
+        "new.spec": "N",
+        "sources": "S",
+        ".gitignore": ".gitignore",
+        "README.md": "README.md",
+        "gating.yaml": "gating.yaml",
+        "tests/tests.yml": "tests/tests.yml",
+        "tests/x/run.sh": "tests/x/run.sh",
     }
 
 

@@ -137,6 +137,8 @@ class Controller:
 
     def _on_outcome(self, outcome: Outcome) -> None:
         build_id = outcome.task.build_id
+        if build_id in self.reported:
+            return  # its result was collected before the process exit was noticed
         if outcome.exit_code == EXIT_OK:
             self.awaiting.add(build_id)
             return

@@ -1,8 +1,9 @@
 """The bare repositories: the only module that reads or writes git data.
 
-Objects are written through GitPython's object database (content-addressed,
-each one via a temporary file and a rename), trees and commits are serialized
-here, and branch refs are replaced the way git itself does it: write
+Loose objects are written here (content-addressed, each via a temporary file
+and a rename, skipped when the object exists) and read through gitdb, with
+GitPython's ``git cat-file`` as the fallback for packed objects; trees and
+commits are serialized here, and branch refs are replaced the way git itself does it: write
 ``<ref>.lock``, rename over ``<ref>``.  A ``kill -9`` at any point therefore
 leaves at worst an unreferenced object, a stale ``*.lock`` or a temporary
 object file; :meth:`PackageRepo.recover` removes those, and the writer is the
@@ -18,17 +19,19 @@ a long history.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
 import uuid
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
 
 import git
-from gitdb.base import IStream
+from gitdb.db.loose import LooseObjectDB
+from gitdb.exc import BadObject
 
 from ..core import naming
 from ..settings import GitSettings
@@ -66,19 +69,51 @@ class PackageRepo:
     def __init__(self, path: Path, *, settings: GitSettings) -> None:
         self.path = path
         self.settings = settings
-        self._repo = git.Repo(path)
+        # Loose objects are read and written in-process (no subprocess per object,
+        # which kept a busy writer below 50 commits/s); GitPython's Repo, with its
+        # ``git cat-file`` helpers, is opened only for packed objects and ancestry.
+        self._loose = LooseObjectDB(str(path / "objects"))
+        self._git_repo: git.Repo | None = None
+
+    @property
+    def _repo(self) -> git.Repo:
+        if self._git_repo is None:
+            self._git_repo = git.Repo(self.path)
+        return self._git_repo
 
     def close(self) -> None:
-        self._repo.close()
+        if self._git_repo is not None:
+            self._git_repo.close()
+            self._git_repo = None
 
     # --- objects ------------------------------------------------------------
 
     def _store(self, kind: bytes, data: bytes) -> str:
-        stored = self._repo.odb.store(IStream(kind, len(data), BytesIO(data)))
-        return str(stored.hexsha.decode())
+        """Write a loose object unless it exists: hash first, then temporary file and rename."""
+        header = b"%s %d\0" % (kind, len(data))
+        sha = hashlib.sha1(header + data).hexdigest()
+        folder = self.path / "objects" / sha[:2]
+        target = folder / sha[2:]
+        if target.exists():
+            return sha  # content-addressed: an existing object is this object
+        compressed = zlib.compress(header + data, 1)
+        tmp = folder / f"tmp_obj_{os.getpid()}_{sha[2:8]}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
+        except FileNotFoundError:
+            folder.mkdir(mode=0o2775, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
+        with os.fdopen(fd, "wb") as out:
+            out.write(compressed)
+        os.replace(tmp, target)
+        return sha
 
     def _read(self, sha: str) -> bytes:
-        data: bytes = self._repo.odb.stream(bytes.fromhex(sha)).read()
+        binsha = bytes.fromhex(sha)
+        try:
+            data: bytes = self._loose.stream(binsha).read()
+        except BadObject:  # packed by ``git gc``
+            data = self._repo.odb.stream(binsha).read()
         return data
 
     def write_blob(self, data: bytes) -> str:
@@ -148,9 +183,24 @@ class PackageRepo:
                 author_date = " ".join(value.rsplit(" ", 2)[-2:])
         return Commit(sha, tree, tuple(parents), author_date)
 
-    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+    def is_ancestor(self, ancestor: str, descendant: str, *, walk_limit: int = 256) -> bool:
+        """True when ``ancestor`` is reachable from ``descendant``.
+
+        Walks recent history in-process (the usual case is a direct parent);
+        beyond ``walk_limit`` commits ``git merge-base --is-ancestor`` decides.
+        """
+        frontier, seen = [descendant], set()
+        while frontier and len(seen) < walk_limit:
+            sha = frontier.pop()
+            if sha == ancestor:
+                return True
+            if sha not in seen:
+                seen.add(sha)
+                frontier.extend(self.read_commit(sha).parents)
+        if not frontier:
+            return False
         # GitPython passes revisions to ``git merge-base`` as text; shas are fine.
-        return ancestor == descendant or bool(self._repo.is_ancestor(ancestor, descendant))  # type: ignore[arg-type]
+        return bool(self._repo.is_ancestor(ancestor, descendant))  # type: ignore[arg-type]
 
     # --- refs ---------------------------------------------------------------
 
@@ -213,7 +263,7 @@ class PackageRepo:
         """Remove what an interrupted writer may have left: lock and temporary files."""
         for lock in (self.path / "refs").rglob("*.lock"):
             lock.unlink(missing_ok=True)
-        for tmp in (self.path / "objects").glob("obj*"):
+        for tmp in (self.path / "objects").glob("*/tmp_obj_*"):
             tmp.unlink(missing_ok=True)
 
 

@@ -35,6 +35,7 @@ from gitdb.exc import BadObject
 
 from ..core import naming
 from ..settings import GitSettings
+from . import failpoint
 
 __all__ = ["Commit", "GitStore", "PackageRepo"]
 
@@ -105,6 +106,7 @@ class PackageRepo:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
         with os.fdopen(fd, "wb") as out:
             out.write(compressed)
+        failpoint.reached()
         os.replace(tmp, target)
         return sha
 
@@ -189,7 +191,7 @@ class PackageRepo:
         Walks recent history in-process (the usual case is a direct parent);
         beyond ``walk_limit`` commits ``git merge-base --is-ancestor`` decides.
         """
-        frontier, seen = [descendant], set()
+        frontier, seen = [descendant], set[str]()
         while frontier and len(seen) < walk_limit:
             sha = frontier.pop()
             if sha == ancestor:
@@ -238,6 +240,7 @@ class PackageRepo:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "w") as out:
             out.write(sha + "\n")
+        failpoint.reached()
         os.replace(lock, target)
 
     def set_branch(self, name: str, sha: str) -> None:
@@ -305,6 +308,7 @@ class GitStore:
             repo.set_ref(_ROOT_REF, root)
         finally:
             repo.close()
+        failpoint.reached()
         try:
             os.rename(tmp, path)
         except OSError:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import naming
-from . import atomicfile
+from . import atomicfile, failpoint
 
 __all__ = ["Spool", "package_key_for"]
 
@@ -97,6 +97,7 @@ class Spool:
     def complete(self, build_id: int, result: dict[str, Any]) -> None:
         """Record the outcome, then drop the request (in this order, for crash safety)."""
         self.write_result(build_id, result)
+        failpoint.reached()
         shutil.rmtree(self.request_dir(build_id), ignore_errors=True)
 
     def is_blocked(self, *, key: str, build_id: int) -> bool:

@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from ..adapters.outbox import Outbox
 from ..adapters.spool import Spool
-from ..core.admission import Limits, choose
+from ..core.admission import Limits, choose, prioritize
 from ..core.task import ImportTask, MalformedTask
 from ..errors import ImporterError
 from ..settings import Settings
@@ -51,6 +51,7 @@ class Executor(Protocol):
     def running(self) -> list[ImportTask]: ...
     def poll(self) -> list[Outcome]: ...
     def cancel(self, build_id: int) -> None: ...
+    def wait(self, timeout: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ class Controller:
         self.limits = limits or (lambda: Limits(total=ex.workers, per_owner=ex.per_owner, per_sandbox=ex.per_sandbox))
         self.clock = clock
         self.queue: dict[int, ImportTask] = {}
+        self._ordered: list[ImportTask] = []  # the queue in priority order, computed once per poll
         self.awaiting: set[int] = set(spool.request_ids())  # handed over, result not yet seen
         self.reported: set[int] = set()
         self.attempts: dict[int, int] = {}
@@ -131,7 +133,7 @@ class Controller:
             self.tick()
             if until_idle and self.idle():
                 return
-            time.sleep(0.02)
+            self.executor.wait(0.02)
 
     # --- steps --------------------------------------------------------------
 
@@ -199,6 +201,7 @@ class Controller:
             if build_id not in fresh and build_id not in self.awaiting:
                 self.spool.remove_ticket(key=_ticket_key(task), build_id=build_id)
         self.queue = fresh
+        self._ordered = prioritize(list(fresh.values()))
         if not self._polled_once:
             self._drop_stale_tickets()
             self._polled_once = True

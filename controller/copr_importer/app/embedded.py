@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
-import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
@@ -83,7 +82,7 @@ def run_embedded(settings: Settings, *, source: TaskSource, until_idle: bool) ->
             controller.tick()
             if until_idle and controller.idle():
                 break
-            time.sleep(0.02)
+            executor.wait(0.02)
     finally:
         executor.shutdown()
         writer.stop()

@@ -76,28 +76,32 @@ class LocalExecutor:
         outcomes = []
         now = time.monotonic()
         for build_id, run in list(self._runs.items()):
-            if run.process.is_alive():
-                if now - run.started <= self.settings.executor.task_timeout:
-                    continue
+            if run.pipe.poll():  # the step sent its outcome and is exiting
+                code, message = run.pipe.recv()
+                run.process.join()
+                outcomes.append(Outcome(run.task, int(code), str(message), now - run.started))
+            elif not run.process.is_alive():
+                run.process.join()
+                message = f"worker died with exit code {run.process.exitcode}"
+                outcomes.append(Outcome(run.task, EXIT_TRANSIENT, message, now - run.started))
+            elif now - run.started > self.settings.executor.task_timeout:
                 run.process.kill()
                 run.process.join()
                 message = f"import_timeout_exceeded: killed after {self.settings.executor.task_timeout:.0f} s"
                 outcomes.append(Outcome(run.task, EXIT_TRANSIENT, message, now - run.started))
             else:
-                run.process.join()
-                outcomes.append(self._outcome(run, now))
+                continue
             run.pipe.close()
             del self._runs[build_id]
         return outcomes
 
-    @staticmethod
-    def _outcome(run: _Run, now: float) -> Outcome:
-        if run.pipe.poll():
-            code, message = run.pipe.recv()
-            return Outcome(run.task, int(code), str(message), now - run.started)
-        return Outcome(
-            run.task, EXIT_TRANSIENT, f"worker died with exit code {run.process.exitcode}", now - run.started
-        )
+    def wait(self, timeout: float) -> None:
+        """Sleep until a step ends or ``timeout`` seconds pass."""
+        pipes = [run.pipe for run in self._runs.values()]
+        if pipes:
+            multiprocessing.connection.wait(pipes, timeout)
+        else:
+            time.sleep(timeout)
 
     def cancel(self, build_id: int) -> None:
         run = self._runs.pop(build_id, None)

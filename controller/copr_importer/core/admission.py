@@ -48,14 +48,16 @@ def choose(
     running: Sequence[ImportTask],
     limits: Limits,
     held: Collection[int] = (),
+    presorted: bool = False,
 ) -> list[ImportTask]:
     """Tasks to start now, in start order.
 
     ``queue`` is the frontend's whole importing queue (it still lists running
     tasks), ``running`` what occupies a slot now (it may include tasks that have
     left the queue), ``held`` build ids that must not start yet (backoff, already
-    finished but not reported).  Lowering ``limits.total`` below ``len(running)``
-    starts nothing and stops nothing.
+    finished but not reported).  With ``presorted`` the queue is already in
+    :func:`prioritize` order (callers cache it between polls of a long queue).
+    Lowering ``limits.total`` below ``len(running)`` starts nothing and stops nothing.
     """
     free = limits.total - len(running)
     if free <= 0:
@@ -64,7 +66,7 @@ def choose(
     per_owner = Counter(t.owner for t in running)
     per_sandbox = Counter(t.sandbox for t in running)
     chosen: list[ImportTask] = []
-    for task in prioritize(queue):
+    for task in queue if presorted else prioritize(queue):
         if len(chosen) == free:
             break
         if task.build_id in running_ids or task.build_id in held:

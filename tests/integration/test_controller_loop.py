@@ -1,0 +1,153 @@
+"""The controller loop with a scripted executor and source (real spool and outbox on disk)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from copr_importer.adapters.outbox import Outbox
+from copr_importer.adapters.spool import Spool
+from copr_importer.app.controller import Controller
+from copr_importer.app.localexec import Outcome
+from copr_importer.core.admission import Limits
+from copr_importer.core.task import ImportTask, MalformedTask
+from copr_importer.settings import Settings, from_mapping
+
+
+def task(build_id: int, pkg: str = "foo") -> ImportTask:
+    return ImportTask(build_id, "o", "p", pkg, ("f43",), "http://127.0.0.1:9/x.src.rpm", f"o/p--{build_id}")
+
+
+class Source:
+    def __init__(self, tasks: list[ImportTask]) -> None:
+        self.tasks = {t.build_id: t for t in tasks}
+        self.reports: list[dict[str, Any]] = []
+        self.gone: set[int] = set()
+
+    def fetch_queue(self) -> tuple[list[ImportTask], list[MalformedTask]]:
+        return list(self.tasks.values()), []
+
+    def confirm(self, build_id: int) -> ImportTask | None:
+        return None if build_id in self.gone else self.tasks.get(build_id)
+
+    def deliver(self, report: dict[str, Any]) -> None:
+        self.reports.append(report)
+        self.tasks.pop(report["build_id"], None)
+
+
+class Executor:
+    def __init__(self) -> None:
+        self.started: list[int] = []
+        self.canceled: list[int] = []
+        self.runs: dict[int, ImportTask] = {}
+        self.pending: list[Outcome] = []
+
+    def start(self, task: ImportTask) -> None:
+        self.started.append(task.build_id)
+        self.runs[task.build_id] = task
+
+    def running(self) -> list[ImportTask]:
+        return list(self.runs.values())
+
+    def finish(self, build_id: int, code: int, message: str = "") -> None:
+        self.pending.append(Outcome(self.runs.pop(build_id), code, message, 0.1))
+
+    def poll(self) -> list[Outcome]:
+        done, self.pending = self.pending, []
+        return done
+
+    def cancel(self, build_id: int) -> None:
+        self.canceled.append(build_id)
+        self.runs.pop(build_id, None)
+
+    def wait(self, timeout: float) -> None:
+        pass
+
+
+def make(tmp_path: Path, tasks: list[ImportTask], *, limit: list[int]) -> tuple[Controller, Source, Executor, Spool]:
+    settings: Settings = from_mapping(
+        {
+            "data_dir": str(tmp_path),
+            "frontend": {"poll_interval": 0.0, "confirm_before_start": True},
+            "executor": {"max_attempts": 2, "retry_delay": 0.0},
+        }
+    )
+    source, executor, spool = Source(tasks), Executor(), Spool(settings.spool_root)
+    controller = Controller(
+        settings=settings,
+        source=source,
+        executor=executor,
+        spool=spool,
+        outbox=Outbox(tmp_path / "outbox"),
+        limits=lambda: Limits(total=limit[0]),
+    )
+    return controller, source, executor, spool
+
+
+def test_limit_zero_holds_work_and_raising_it_starts_more(tmp_path: Path) -> None:
+    limit = [0]
+    controller, _, executor, _ = make(tmp_path, [task(1), task(2, "bar"), task(3, "baz")], limit=limit)
+    controller.tick()
+    assert executor.started == []
+    limit[0] = 2
+    controller.tick()
+    assert executor.started == [1, 2]
+    limit[0] = 1  # lowering lets running work finish
+    controller.tick()
+    assert executor.canceled == [] and len(executor.running()) == 2
+
+
+def test_canceled_build_is_stopped_and_its_ticket_dropped(tmp_path: Path) -> None:
+    controller, source, executor, spool = make(tmp_path, [task(1), task(2)], limit=[5])
+    controller.tick()
+    assert spool.tickets("o%2Fp%2Ffoo") == [1, 2]
+    del source.tasks[2]
+    controller.tick()
+    assert executor.canceled == [2] and spool.tickets("o%2Fp%2Ffoo") == [1]
+
+
+def test_transient_failures_are_retried_then_reported(tmp_path: Path) -> None:
+    controller, source, executor, spool = make(tmp_path, [task(1)], limit=[5])
+    controller.tick()
+    executor.finish(1, 75, "OSError: disk on fire")
+    controller.tick()
+    assert executor.started == [1, 1]
+    executor.finish(1, 75, "OSError: disk on fire")
+    controller.tick()
+    controller.tick()
+    assert source.reports == [
+        {
+            "build_id": 1,
+            "error": "srpm_import_failed",
+            "error_message": "gave up after 2 attempts: OSError: disk on fire",
+        }
+    ]
+    assert spool.tickets("o%2Fp%2Ffoo") == [] and controller.idle()
+
+
+def test_success_waits_for_the_writer_result(tmp_path: Path) -> None:
+    controller, source, executor, spool = make(tmp_path, [task(1)], limit=[5])
+    controller.tick()
+    executor.finish(1, 0, "handed over")
+    controller.tick()
+    assert source.reports == [] and not controller.idle() and executor.started == [1]  # not restarted
+    spool.write_result(1, {"build_id": 1, "reponame": "o/p/foo", "branch_commits": {"f43": "a" * 40}})
+    controller.tick()
+    assert source.reports == [{"build_id": 1, "branch_commits": {"f43": "a" * 40}, "reponame": "o/p/foo"}]
+    assert controller.idle()
+
+
+def test_restart_drops_stale_tickets_and_keeps_live_ones(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.add_ticket(key="o%2Fp%2Ffoo", build_id=1)  # build 1 was canceled while we were down
+    spool.add_ticket(key="o%2Fp%2Ffoo", build_id=2)  # build 2 is still queued
+    controller, _, executor, spool = make(tmp_path, [task(2)], limit=[5])
+    controller.tick()
+    assert spool.tickets("o%2Fp%2Ffoo") == [2] and executor.started == [2]
+
+
+def test_build_gone_at_confirmation_is_skipped(tmp_path: Path) -> None:
+    controller, source, executor, spool = make(tmp_path, [task(1), task(2, "bar")], limit=[5])
+    source.gone.add(1)
+    controller.tick()
+    assert executor.started == [2] and spool.tickets("o%2Fp%2Ffoo") == []

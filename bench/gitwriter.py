@@ -25,7 +25,7 @@ from copr_importer.settings import Settings, from_mapping
 BRANCH_SETS = {1: ["master"], 5: ["el9", "epel10", "f42", "f43", "master"]}
 
 
-# Where the data directory lives; on this machine /var/tmp is a much slower mount than /tmp.
+# Where the data directory lives (the disk under it dominates the figures).
 WORK_DIR = os.environ.get("BENCH_DIR", tempfile.gettempdir())
 
 

@@ -28,7 +28,7 @@ from copr_importer.settings import from_mapping
 CACHE = Path(os.environ.get("BENCH_CACHE", "/var/cache/copr-importer/bench"))
 
 
-# Where the data directory lives; on this machine /var/tmp is a much slower mount than /tmp.
+# Where the data directory lives (the disk under it dominates the figures).
 WORK_DIR = os.environ.get("BENCH_DIR", tempfile.gettempdir())
 
 

@@ -40,8 +40,10 @@ def _start_writer(settings: Settings, *, kill_after: int = 0) -> subprocess.Pope
     )
 
 
-def _applying(spool: Spool) -> bool:
-    return any((spool.request_dir(b) / "applying").exists() for b in spool.request_ids())
+def _applying(spool: Spool, before: bytes) -> bool:
+    """The writer has started an apply since ``before`` was read from its journal."""
+    journal = spool.root / "writer.journal"
+    return journal.exists() and journal.read_bytes() != before
 
 
 @pytest.fixture
@@ -113,8 +115,10 @@ def test_kill_from_outside_at_random_times(settings: Settings, spooled: dict[str
     for _ in range(400):
         if not spool.request_ids():
             break
+        journal = spool.root / "writer.journal"
+        before = journal.read_bytes() if journal.exists() else b""
         writer = _start_writer(settings)
-        while writer.poll() is None and not _applying(spool) and spool.request_ids():
+        while writer.poll() is None and not _applying(spool, before) and spool.request_ids():
             time.sleep(0.0005)
         # A warm apply takes a few ms, the first one in a fresh process tens of ms:
         # kill early most of the time, sometimes late enough for requests to complete.

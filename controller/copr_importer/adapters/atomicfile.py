@@ -25,9 +25,13 @@ def fsync_dir(path: Path) -> None:
 
 def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Atomically replace ``path`` with ``data``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as out:
+    try:
+        out = open(tmp, "wb")
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = open(tmp, "wb")
+    with out:
         out.write(data)
         if durable:
             out.flush()

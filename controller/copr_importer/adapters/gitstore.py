@@ -230,14 +230,17 @@ class PackageRepo:
     def set_ref(self, ref: str, sha: str) -> None:
         """Point ``ref`` at ``sha`` atomically (lock file, then rename)."""
         target = self._ref_path(ref)
-        target.parent.mkdir(parents=True, exist_ok=True)
         lock = target.with_name(target.name + ".lock")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(lock, flags, 0o644)
+        except FileNotFoundError:  # first ref under a new directory, e.g. fedora/26
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, flags, 0o644)
         except FileExistsError:
             # Only the writer updates refs, so a lock it meets is a crash's leftover.
             lock.unlink()
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(lock, flags, 0o644)
         with os.fdopen(fd, "w") as out:
             out.write(sha + "\n")
         failpoint.reached()

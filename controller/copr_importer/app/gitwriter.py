@@ -42,7 +42,7 @@ from .tasklog import task_log
 __all__ = ["GitWriter", "WriterBusy"]
 
 log = logging.getLogger(__name__)
-_APPLYING = "applying"
+_JOURNAL = "writer.journal"
 
 
 class WriterBusy(ImporterError):
@@ -57,7 +57,10 @@ class GitWriter:
         self.spool = spool or Spool(settings.spool_root)
         self.store = GitStore(settings.git_root, settings=settings.git)
         self._keys: dict[int, str] = {}
+        self._requests: dict[int, dict[str, Any]] = {}
         self._lock_fd: int | None = None
+        self._journal_fd: int | None = None
+        self._interrupted: int | None = None
         self.commits_applied = 0
 
     def acquire(self) -> None:
@@ -69,12 +72,18 @@ class GitWriter:
             os.close(fd)
             raise WriterBusy(f"another git-writer is running on {self.spool.root}") from None
         self._lock_fd = fd
+        # The journal names the build being applied; after a crash that build is
+        # applied again in recovery mode.  Rewritten in place: no file per request.
+        self._journal_fd = os.open(self.spool.root / _JOURNAL, os.O_RDWR | os.O_CREAT, 0o644)
+        recorded = os.pread(self._journal_fd, 32, 0).strip()
+        self._interrupted = int(recorded) if recorded.isdigit() else None
 
     def close(self) -> None:
         self.store.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        for fd in (self._journal_fd, self._lock_fd):
+            if fd is not None:
+                os.close(fd)
+        self._journal_fd = self._lock_fd = None
 
     def run(self, *, should_stop: Callable[[], bool] = lambda: False) -> None:
         """Apply requests until ``should_stop()`` says so."""
@@ -102,7 +111,8 @@ class GitWriter:
     def _key(self, build_id: int) -> str | None:
         if build_id not in self._keys:
             try:
-                self._keys[build_id] = package_key_for(self.spool.load_request(build_id)["task"])
+                self._requests[build_id] = self.spool.load_request(build_id)
+                self._keys[build_id] = package_key_for(self._requests[build_id]["task"])
             except FileNotFoundError:
                 return None  # removed meanwhile
             except (ValueError, KeyError, TypeError) as exc:
@@ -118,11 +128,11 @@ class GitWriter:
 
     def apply(self, build_id: int) -> dict[str, Any]:
         """Commit one request and publish its result."""
-        request = self.spool.load_request(build_id)
+        request = self._requests.pop(build_id, None) or self.spool.load_request(build_id)
         task = parse_task(request["task"])
-        marker = self.spool.request_dir(build_id) / _APPLYING
-        recovering = marker.exists()
-        marker.touch()
+        recovering = build_id == self._interrupted
+        if self._journal_fd is not None:
+            os.pwrite(self._journal_fd, f"{build_id:<31}\n".encode(), 0)
         with task_log(log_root=self.settings.log_root, build_id=build_id, phase="git-writer"):
             if recovering:
                 log.info("resuming build %d after an interrupted commit", build_id)
@@ -130,6 +140,7 @@ class GitWriter:
             result = self._commit(task, request, recovering=recovering)
         self.spool.complete(build_id, result)
         self._keys.pop(build_id, None)
+        self._interrupted = None
         return result
 
     def _commit(self, task: ImportTask, request: dict[str, Any], *, recovering: bool) -> dict[str, Any]:

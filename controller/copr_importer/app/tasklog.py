@@ -32,8 +32,11 @@ class _PhaseFilter(logging.Filter):
 @contextmanager
 def task_log(*, log_root: Path, build_id: int, phase: str) -> Iterator[logging.Logger]:
     """Route this package's log records to the task's log file while inside."""
-    log_root.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_root / f"{build_id}.log", mode="a", encoding="utf-8")
+    try:
+        handler = logging.FileHandler(log_root / f"{build_id}.log", mode="a", encoding="utf-8")
+    except FileNotFoundError:
+        log_root.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_root / f"{build_id}.log", mode="a", encoding="utf-8")
     formatter = logging.Formatter(_FORMAT, datefmt="%Y-%m-%dT%H:%M:%SZ")
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)

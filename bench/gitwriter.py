@@ -74,6 +74,17 @@ def timed_pass(settings: Settings, *, packages: int, first_build: int, version: 
         writer.close()
 
 
+def probe_fs(folder: str, *, files: int = 300) -> float:
+    """Milliseconds to create, write and close one small file there: the figures follow it."""
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        start = time.perf_counter()
+        for i in range(files):
+            fd = os.open(f"{tmp}/f{i}", os.O_WRONLY | os.O_CREAT, 0o644)
+            os.write(fd, b"x" * 100)
+            os.close(fd)
+        return 1000 * (time.perf_counter() - start) / files
+
+
 def run(*, packages: int, builds: int, branch_count: int) -> dict[str, Any]:
     branches = BRANCH_SETS[branch_count]
     with tempfile.TemporaryDirectory(dir=WORK_DIR) as tmp:
@@ -84,6 +95,8 @@ def run(*, packages: int, builds: int, branch_count: int) -> dict[str, Any]:
             warm += timed_pass(settings, packages=packages, first_build=1 + b * packages, version=b, branches=branches)
     requests = packages * builds
     return {
+        "dir": WORK_DIR,
+        "fs_create_ms": round(probe_fs(WORK_DIR), 3),
         "branches": branch_count,
         "cold_new_repos_per_s": round(packages / cold, 1),
         "requests": requests,

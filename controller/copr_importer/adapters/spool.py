@@ -98,6 +98,9 @@ class Spool:
         """Record the outcome, then drop the request (in this order, for crash safety)."""
         self.write_result(build_id, result)
         failpoint.reached()
+        self.remove_request(build_id)
+
+    def remove_request(self, build_id: int) -> None:
         shutil.rmtree(self.request_dir(build_id), ignore_errors=True)
 
     def is_blocked(self, *, key: str, build_id: int) -> bool:
@@ -109,8 +112,9 @@ class Spool:
     def result_path(self, build_id: int) -> Path:
         return self.root / "results" / f"{build_id}.json"
 
-    def write_result(self, build_id: int, result: dict[str, Any]) -> None:
-        atomicfile.write_json(self.result_path(build_id), result, durable=self.durable)
+    def write_result(self, build_id: int, result: dict[str, Any], *, durable: bool | None = None) -> None:
+        """Publish an outcome atomically (``durable=False``: the caller syncs later)."""
+        atomicfile.write_json(self.result_path(build_id), result, durable=self.durable if durable is None else durable)
 
     def has_result(self, build_id: int) -> bool:
         return self.result_path(build_id).exists()

@@ -31,6 +31,7 @@ from typing import Any
 
 import git
 
+from ..adapters import atomicfile, failpoint
 from ..adapters.gitstore import GitStore, PackageRepo
 from ..adapters.spool import Spool, package_key_for
 from ..core import naming, tree
@@ -55,6 +56,7 @@ class GitWriter:
     def __init__(self, *, settings: Settings, spool: Spool | None = None) -> None:
         self.settings = settings
         self.spool = spool or Spool(settings.spool_root)
+        settings.git_root.mkdir(parents=True, exist_ok=True)
         self.store = GitStore(settings.git_root, settings=settings.git)
         self._keys: dict[int, str] = {}
         self._requests: dict[int, dict[str, Any]] = {}
@@ -94,18 +96,30 @@ class GitWriter:
                 time.sleep(self.settings.git.poll_interval)
 
     def step(self) -> int:
-        """One pass over the spool; returns how many requests were applied."""
+        """One pass over the spool; returns how many requests were applied.
+
+        A batch holds at most one request per package: re-applying a batch after a
+        crash is idempotent only if no package moved twice within it.
+        """
         applied = 0
         waiting: set[str] = set()
+        batch: list[tuple[int, dict[str, Any]]] = []
+        batch_keys: set[str] = set()
         for build_id in self.spool.request_ids():
             key = self._key(build_id)
-            if key is None:
+            if key is None or key in waiting:
                 continue
-            if key in waiting or self.spool.is_blocked(key=key, build_id=build_id):
+            if key in batch_keys or len(batch) >= self.settings.git.batch_size:
+                self._publish(batch)
+                batch, batch_keys = [], set()
+            if self.spool.is_blocked(key=key, build_id=build_id):
                 waiting.add(key)
                 continue
-            self.apply(build_id)
+            batch.append((build_id, self._apply(build_id)))
+            batch_keys.add(key)
             applied += 1
+        if batch:
+            self._publish(batch)
         return applied
 
     def _key(self, build_id: int) -> str | None:
@@ -127,7 +141,13 @@ class GitWriter:
         )
 
     def apply(self, build_id: int) -> dict[str, Any]:
-        """Commit one request and publish its result."""
+        """Commit one request and publish its result at once."""
+        result = self._apply(build_id)
+        self._publish([(build_id, result)])
+        return result
+
+    def _apply(self, build_id: int) -> dict[str, Any]:
+        """Make the commits of one request; the result is published later, in a batch."""
         request = self._requests.pop(build_id, None) or self.spool.load_request(build_id)
         task = parse_task(request["task"])
         recovering = build_id == self._interrupted
@@ -138,10 +158,26 @@ class GitWriter:
                 log.info("resuming build %d after an interrupted commit", build_id)
                 self.store.sweep_temporaries(owner=task.owner, project=task.project)
             result = self._commit(task, request, recovering=recovering)
-        self.spool.complete(build_id, result)
         self._keys.pop(build_id, None)
-        self._interrupted = None
+        if recovering:
+            self._interrupted = None
         return result
+
+    def _publish(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
+        """Results become visible only after the commits are on disk, and requests go
+        only after their results are: two filesystem syncs per batch instead of
+        several fsyncs per request.  A crash in between re-applies the batch, which
+        changes nothing (applying is idempotent)."""
+        durable = self.settings.git.durable
+        if durable:
+            atomicfile.sync_filesystem(self.store.root)
+        for build_id, result in batch:
+            self.spool.write_result(build_id, result, durable=False)
+        if durable:
+            atomicfile.sync_filesystem(self.spool.root)
+        failpoint.reached()
+        for build_id, _ in batch:
+            self.spool.remove_request(build_id)
 
     def _commit(self, task: ImportTask, request: dict[str, Any], *, recovering: bool) -> dict[str, Any]:
         repo, created = self.store.open(owner=task.owner, project=task.project, pkg=task.pkg_name)

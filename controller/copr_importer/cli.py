@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     group = step.add_mutually_exclusive_group(required=True)
     group.add_argument("--task-json", help="the task record as JSON")
     group.add_argument("--task-file", type=Path, help="a file holding the task record")
+    step.add_argument(
+        "--termination-log", type=Path, help="write the outcome here too (Kubernetes: /dev/termination-log)"
+    )
     writer = sub.add_parser("git-writer", help="run the git-writer loop (the sidecar)")
     _common(writer)
     return parser
@@ -149,6 +152,9 @@ def _cmd_import_step(args: argparse.Namespace) -> int:
         return 65
     outcome = run_step(task, settings=settings, spool=Spool(settings.spool_root))
     print(outcome.message, file=sys.stderr)
+    if args.termination_log is not None:
+        # The kubelet keeps at most 4096 bytes; the controller reads it from the pod.
+        args.termination_log.write_text(outcome.message[:4000])
     return outcome.exit_code
 
 

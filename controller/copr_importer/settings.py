@@ -21,6 +21,8 @@ __all__ = [
     "ExecutorSettings",
     "FrontendSettings",
     "GitSettings",
+    "JobSettings",
+    "KubernetesSettings",
     "LookasideSettings",
     "Settings",
     "UnpackSettings",
@@ -148,6 +150,53 @@ class ExecutorSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class JobSettings:
+    """The Job each import becomes in Kubernetes (the template's ``job`` variable)."""
+
+    image: str = "quay.io/copr-importer/job:latest"
+    """The job image (job-image/Dockerfile)."""
+    image_pull_policy: str = "IfNotPresent"
+    """kind loads images locally, so never force a pull."""
+    backoff_limit: int = 2
+    """Pod retries for infrastructure failures; bad input fails the Job at once."""
+    active_deadline_seconds: int = 3 * 3600
+    """Kill an import that runs longer; copr's legacy pool used 3 h."""
+    ttl_seconds_after_finished: int = 24 * 3600
+    """Finished Jobs stay a day, so a controller outage of hours loses no result."""
+    bad_input_exit_code: int = 65
+    """The import step's exit code for bad input (EX_DATAERR): podFailurePolicy FailJob."""
+    run_as_user: int = 10001
+    """A numeric non-root uid/gid, as Pod Security "restricted" requires."""
+    cpu_request: str = "100m"
+    """A small import needs well under a CPU-second."""
+    cpu_limit: str = "1"
+    memory_request: str = "128Mi"
+    memory_limit: str = "512Mi"
+    """Unpacking streams; memory does not grow with the SRPM's size."""
+    data_claim: str = "copr-importer-data"
+    """The PVC shared with the git-writer."""
+    data_mount_path: str = "/var/lib/copr-importer"
+    settings_config_map: str = "copr-importer-settings"
+    """ConfigMap holding importer.toml, mounted read-only into the Job."""
+    config_mount_path: str = "/etc/copr-importer/importer.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesSettings:
+    """Where the controller finds its Jobs and its live configuration."""
+
+    namespace: str = "copr-importer"
+    """Namespace of the Jobs, the ConfigMaps and the Events."""
+    limit_config_map: str = "copr-importer-settings"
+    """ConfigMap whose ``limit_key`` holds N."""
+    limit_key: str = "parallelism"
+    template_key: str = "job-template"
+    """Optional key of the same ConfigMap that overrides the shipped Job template."""
+    watch_timeout: int = 60
+    """Server-side watch timeout in seconds; the client gives up 10 s later."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the importer needs, rooted at one data directory."""
 
@@ -165,6 +214,8 @@ class Settings:
     lookaside: LookasideSettings = field(default_factory=LookasideSettings)
     git: GitSettings = field(default_factory=GitSettings)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    job: JobSettings = field(default_factory=JobSettings)
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
 
     @property
     def git_root(self) -> Path:
@@ -192,6 +243,8 @@ _SECTIONS = {
     "lookaside": LookasideSettings,
     "git": GitSettings,
     "executor": ExecutorSettings,
+    "job": JobSettings,
+    "kubernetes": KubernetesSettings,
 }
 _PATH_KEYS = {"data_dir", "git_dir", "lookaside_dir", "per_task_log_dir", "password_file"}
 

@@ -49,8 +49,14 @@ def test_import_step_command_is_what_a_job_runs(settings: Settings, srpm_factory
     ok = subprocess.run([*command, "--task-json", json.dumps(good.to_record())], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert (settings.spool_root / "requests/7/request.json").is_file()
-    refused = subprocess.run([*command, "--task-json", json.dumps(bad.to_record())], capture_output=True, text=True)
+    message = settings.data_dir.parent / "termination-log"
+    refused = subprocess.run(
+        [*command, "--termination-log", str(message), "--task-json", json.dumps(bad.to_record())],
+        capture_output=True,
+        text=True,
+    )
     assert refused.returncode == 65 and "'bar' but the task is for 'foo'" in refused.stderr
+    assert message.read_text().startswith("srpm_query_failed: SRPM is package 'bar'")
     garbage = subprocess.run([*command, "--task-json", '{"build_id": 9}'], capture_output=True, text=True)
     assert garbage.returncode == 65 and "invalid task" in garbage.stderr
 

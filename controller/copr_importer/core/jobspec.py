@@ -1,0 +1,55 @@
+"""Rendering one task into a Kubernetes Job body (a plain dict), from a Jinja2 template.
+
+The template ships with the package (``templates/job.yaml.j2``) and may be
+replaced by the operator (a ConfigMap key); it is rendered with
+``StrictUndefined`` so a missing variable is an error, never an empty string.
+Rendering is pure: the caller supplies the template text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from importlib import resources
+from typing import Any
+
+import jinja2
+import yaml
+
+from ..errors import ConfigError
+from ..settings import JobSettings
+from . import naming
+from .task import ImportTask
+
+__all__ = ["BUILD_ID_LABEL", "MANAGED_SELECTOR", "default_template", "render_job"]
+
+BUILD_ID_LABEL = "copr-importer.fedorainfracloud.org/build-id"
+MANAGED_SELECTOR = "app.kubernetes.io/managed-by=copr-importer-controller"
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def default_template() -> str:
+    """The Job template that ships with the package."""
+    return resources.files("copr_importer").joinpath("templates/job.yaml.j2").read_text()
+
+
+def render_job(
+    task: ImportTask, *, template: str, namespace: str, job: JobSettings, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The Job for ``task``; raise :class:`ConfigError` if the template is broken."""
+    context = {
+        "task": task.to_record(),
+        "job_name": naming.job_name(task.build_id),
+        "namespace": namespace,
+        "job": asdict(job),
+        **(extra or {}),
+    }
+    try:
+        text = _ENV.from_string(template).render(context)
+        body = yaml.safe_load(text)
+    except (jinja2.TemplateError, yaml.YAMLError) as exc:
+        raise ConfigError(f"Job template cannot be rendered: {exc}") from exc
+    if not isinstance(body, dict) or body.get("kind") != "Job":
+        raise ConfigError("Job template does not render a Job")
+    return body

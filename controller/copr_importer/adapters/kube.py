@@ -1,0 +1,190 @@
+"""The Kubernetes API: the only module that imports the official client.
+
+It exposes the few calls the controller needs and speaks plain values
+(:class:`JobState`, dicts), so a change of client touches one file.  API errors
+are mapped onto the exception tree: 409 is :class:`Conflict` (create means
+adopt), 410 is :class:`Expired` (list again), 5xx and 429 are transient, other
+4xx permanent.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+
+from ..core.jobspec import BUILD_ID_LABEL, MANAGED_SELECTOR
+from ..errors import ImporterError, PermanentError, TransientError
+
+__all__ = ["Conflict", "Expired", "JobState", "Kube"]
+
+
+class Conflict(ImporterError):
+    """The object exists already (HTTP 409)."""
+
+
+class Expired(ImporterError):
+    """The watch's resourceVersion is too old (HTTP 410): list again."""
+
+
+def _mapped(exc: ApiException) -> ImporterError:
+    status = exc.status or 0
+    if status == 409:
+        return Conflict(exc.reason or "conflict")
+    if status == 410:
+        return Expired(exc.reason or "gone")
+    if status >= 500 or status in (0, 429):
+        return TransientError(f"Kubernetes API: {status} {exc.reason}")
+    return PermanentError(f"Kubernetes API: {status} {exc.reason}: {exc.body!s:.300}", code="kubernetes_refused")
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """What the controller needs to know about one of its Jobs."""
+
+    name: str
+    uid: str
+    build_id: int
+    annotations: dict[str, str]
+    active: int
+    finished: bool
+    succeeded: bool
+    reason: str  # the Failed condition's reason, e.g. PodFailurePolicy, DeadlineExceeded
+
+
+def _job_state(job: Any) -> JobState | None:
+    labels = job.metadata.labels or {}
+    raw_id = labels.get(BUILD_ID_LABEL, "")
+    if not raw_id.isdigit():
+        return None
+    status = job.status
+    conditions = {c.type: c for c in (status.conditions or []) if c.status == "True"}
+    failed = conditions.get("Failed")
+    return JobState(
+        name=job.metadata.name,
+        uid=job.metadata.uid,
+        build_id=int(raw_id),
+        annotations=dict(job.metadata.annotations or {}),
+        active=status.active or 0,
+        finished="Complete" in conditions or failed is not None,
+        succeeded="Complete" in conditions,
+        reason=(failed.reason or "") if failed is not None else "",
+    )
+
+
+class Kube:
+    """Namespaced calls for the controller."""
+
+    def __init__(self, *, namespace: str, api_client: client.ApiClient | None = None) -> None:
+        self.namespace = namespace
+        self.api_client = api_client or client.ApiClient()
+        self.batch = client.BatchV1Api(self.api_client)
+        self.core = client.CoreV1Api(self.api_client)
+        self.requests = 0
+
+    @classmethod
+    def connect(cls, *, namespace: str, kubeconfig: str | None = None) -> Kube:
+        """In-cluster credentials when running in a pod, else the kubeconfig."""
+        if kubeconfig is None:
+            try:
+                config.load_incluster_config()
+                return cls(namespace=namespace)
+            except config.ConfigException:
+                pass
+        return cls(namespace=namespace, api_client=config.new_client_from_config(config_file=kubeconfig))
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        self.requests += 1
+        try:
+            return fn(*args, _request_timeout=(10, 30), **kwargs)
+        except ApiException as exc:
+            raise _mapped(exc) from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            raise TransientError(f"Kubernetes API unreachable: {exc}") from exc
+
+    def list_jobs(self) -> tuple[list[JobState], str]:
+        result = self._call(self.batch.list_namespaced_job, self.namespace, label_selector=MANAGED_SELECTOR)
+        states = [s for s in (_job_state(j) for j in result.items) if s is not None]
+        return states, result.metadata.resource_version
+
+    def watch_jobs(self, *, resource_version: str, timeout: int) -> Iterator[tuple[str, JobState | None, str]]:
+        """Yield (event type, state, resourceVersion) until the server ends the watch."""
+        self.requests += 1
+        stream = watch.Watch().stream(
+            self.batch.list_namespaced_job,
+            self.namespace,
+            label_selector=MANAGED_SELECTOR,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout,
+            _request_timeout=(10, timeout + 10),  # client-side guard against a silent stream
+        )
+        try:
+            for event in stream:
+                kind, obj = event["type"], event["object"]
+                if kind == "ERROR":
+                    code = obj.get("code") if isinstance(obj, dict) else None
+                    raise Expired("watch expired") if code == 410 else TransientError(f"watch error: {obj}")
+                version = obj.metadata.resource_version
+                yield kind, (None if kind == "BOOKMARK" else _job_state(obj)), version
+        except ApiException as exc:
+            raise _mapped(exc) from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            raise TransientError(f"job watch interrupted: {exc}") from exc
+
+    def create_job(self, body: dict[str, Any], *, dry_run: bool = False) -> None:
+        extra = {"dry_run": "All"} if dry_run else {}
+        self._call(self.batch.create_namespaced_job, self.namespace, body, **extra)
+
+    def delete_job(self, name: str) -> None:
+        options = client.V1DeleteOptions(propagation_policy="Background")
+        try:
+            self._call(self.batch.delete_namespaced_job, name, self.namespace, body=options)
+        except PermanentError as exc:
+            if "404" not in str(exc):
+                raise
+
+    def config_map(self, name: str) -> dict[str, str] | None:
+        try:
+            cm = self._call(self.core.read_namespaced_config_map, name, self.namespace)
+        except PermanentError as exc:
+            if "404" in str(exc):
+                return None
+            raise
+        return dict(cm.data or {})
+
+    def termination_message(self, job_name: str) -> str:
+        """The import container's termination message, from the Job's newest pod."""
+        pods = self._call(self.core.list_namespaced_pod, self.namespace, label_selector=f"job-name={job_name}").items
+        for pod in sorted(pods, key=lambda p: p.metadata.creation_timestamp, reverse=True):
+            for status in pod.status.container_statuses or []:
+                terminated = status.state.terminated if status.state else None
+                if terminated is not None and terminated.message:
+                    return str(terminated.message)
+        return ""
+
+    def post_event(self, *, kind: str, name: str, uid: str, reason: str, message: str, warning: bool) -> None:
+        now = datetime.datetime.now(datetime.UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{name}.", namespace=self.namespace),
+            involved_object=client.V1ObjectReference(
+                kind=kind,
+                name=name,
+                namespace=self.namespace,
+                uid=uid,
+                api_version="batch/v1" if kind == "Job" else "v1",
+            ),
+            reason=reason,
+            message=message[:1000],
+            type="Warning" if warning else "Normal",
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=client.V1EventSource(component="copr-importer-controller"),
+        )
+        self._call(self.core.create_namespaced_event, self.namespace, event)

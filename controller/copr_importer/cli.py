@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from .adapters.frontend import CoprFrontend
+from .adapters.heartbeat import Heartbeat
+from .adapters.heartbeat import age as heartbeat_age
 from .adapters.localsource import LocalSource
 from .adapters.spool import Spool
+from .app.clusterrun import run_kubernetes
 from .app.controller import Controller, TaskSource
 from .app.embedded import run_embedded
 from .app.gitwriter import WriterBusy, writer_main
 from .app.importstep import run_step
+from .app.stopping import stop_on_signals
 from .core import naming
 from .core.task import MalformedTask, parse_task
 from .errors import ConfigError, ImporterError
@@ -53,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--package", help="package name for local tasks (default: from the SRPM name)")
     run.add_argument("--workers", type=int, help="N, the number of concurrent imports")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--kubernetes", action="store_true", help="run imports as Kubernetes Jobs (needs --frontend)")
+    run.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster credentials)")
+    run.add_argument("--heartbeat", type=Path, help="touch this file while the loop runs (liveness probe)")
     step = sub.add_parser("import-step", help="run one import step (what a Job runs)")
     _common(step)
     group = step.add_mutually_exclusive_group(required=True)
@@ -63,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     writer = sub.add_parser("git-writer", help="run the git-writer loop (the sidecar)")
     _common(writer)
+    writer.add_argument("--heartbeat", type=Path, help="touch this file while the loop runs (liveness probe)")
+    beat = sub.add_parser("heartbeat", help="exit 0 if FILE was touched within --max-age seconds (a probe)")
+    beat.add_argument("--max-age", type=float, required=True)
+    beat.add_argument("file", type=Path)
     return parser
 
 
@@ -128,9 +139,14 @@ def _print_summary(rows: list[dict[str, Any]], *, as_json: bool) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     source: TaskSource
+    if args.kubernetes and not settings.frontend.base_url:
+        raise ConfigError("--kubernetes needs a frontend (--frontend URL or frontend.base_url)")
     if settings.frontend.base_url:
         source = CoprFrontend(settings.frontend)
-        run_embedded(settings, source=source, until_idle=False)
+        if args.kubernetes:
+            run_kubernetes(settings, source=source, kubeconfig=args.kubeconfig, heartbeat=Heartbeat(args.heartbeat))
+        else:
+            run_embedded(settings, source=source, until_idle=False)
         return 0
     if not (args.srpms or args.tasks):
         raise ConfigError("nothing to import: give SRPMs, --tasks FILE or --frontend URL")
@@ -159,7 +175,16 @@ def _cmd_import_step(args: argparse.Namespace) -> int:
 
 
 def _cmd_git_writer(args: argparse.Namespace) -> int:
-    writer_main(_settings(args))
+    with stop_on_signals() as should_stop:
+        writer_main(_settings(args), should_stop=should_stop, heartbeat=Heartbeat(args.heartbeat))
+    return 0
+
+
+def _cmd_heartbeat(args: argparse.Namespace) -> int:
+    seconds = heartbeat_age(args.file)
+    if seconds > args.max_age:
+        print(f"{args.file}: last beat {seconds:.0f} s ago (limit {args.max_age:.0f} s)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -170,7 +195,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    commands = {"run": _cmd_run, "import-step": _cmd_import_step, "git-writer": _cmd_git_writer}
+    commands = {
+        "run": _cmd_run,
+        "import-step": _cmd_import_step,
+        "git-writer": _cmd_git_writer,
+        "heartbeat": _cmd_heartbeat,
+    }
     try:
         return commands[args.command](args)
     except WriterBusy as exc:

@@ -165,6 +165,8 @@ class JobSettings:
     """Finished Jobs stay a day, so a controller outage of hours loses no result."""
     bad_input_exit_code: int = 65
     """The import step's exit code for bad input (EX_DATAERR): podFailurePolicy FailJob."""
+    service_account: str = "copr-importer-job"
+    """A service account with no permissions; the pod mounts no token anyway."""
     run_as_user: int = 10001
     """A numeric non-root uid/gid, as Pod Security "restricted" requires."""
     cpu_request: str = "100m"

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 KCM_CONTROLLERS = (
     "job-controller,ttl-after-finished-controller,garbage-collector-controller,namespace-controller,"
     "serviceaccount-controller,pod-garbage-collector-controller,root-ca-certificate-publisher-controller,"
-    "persistentvolume-binder-controller"
+    "persistentvolume-binder-controller,deployment-controller,replicaset-controller"
 )
 
 
@@ -87,7 +87,8 @@ metadata:
 
 @pytest.fixture
 def namespace(control_plane: ControlPlane) -> Iterator[str]:
-    """A fresh namespace enforcing the restricted Pod Security Standard, with the data PVC."""
+    """A fresh namespace enforcing the restricted Pod Security Standard, with the
+    Jobs' service account and the data PVC."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     control_plane.kubectl(
         "apply",
@@ -102,6 +103,13 @@ metadata:
     pod-security.kubernetes.io/enforce: restricted
 ---
 apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: copr-importer-job
+  namespace: {name}
+automountServiceAccountToken: false
+---
+apiVersion: v1
 kind: PersistentVolume
 metadata:
   name: data-{name}
@@ -110,6 +118,13 @@ spec:
   accessModes: [ReadWriteMany]
   hostPath: {{path: /tmp/{name}}}
   claimRef: {{namespace: {name}, name: copr-importer-data}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: copr-importer-job
+  namespace: {name}
+automountServiceAccountToken: false
 ---
 apiVersion: v1
 kind: PersistentVolumeClaim

@@ -130,8 +130,12 @@ class Kube:
                 if kind == "ERROR":
                     code = obj.get("code") if isinstance(obj, dict) else None
                     raise Expired("watch expired") if code == 410 else TransientError(f"watch error: {obj}")
-                version = obj.metadata.resource_version
-                yield kind, (None if kind == "BOOKMARK" else _job_state(obj)), version
+                if kind == "BOOKMARK":
+                    # The client does not deserialize bookmarks: the object is a plain dict.
+                    meta = obj.get("metadata", {}) if isinstance(obj, dict) else obj.metadata.to_dict()
+                    yield kind, None, str(meta.get("resourceVersion") or meta.get("resource_version"))
+                    continue
+                yield kind, _job_state(obj), obj.metadata.resource_version
         except ApiException as exc:
             raise _mapped(exc) from None
         except (OSError, urllib3.exceptions.HTTPError) as exc:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from ..adapters.heartbeat import Heartbeat
 from ..adapters.outbox import Outbox
 from ..adapters.spool import Spool
 from ..core.admission import Limits, choose, prioritize
@@ -128,8 +129,16 @@ class Controller:
             self.queue or self.executor.running() or self.awaiting or self.outbox.pending()
         )
 
-    def run(self, *, until_idle: bool = False, should_stop: Callable[[], bool] = lambda: False) -> None:
+    def run(
+        self,
+        *,
+        until_idle: bool = False,
+        should_stop: Callable[[], bool] = lambda: False,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
         while not should_stop():
+            if heartbeat is not None:
+                heartbeat.beat()
             self.tick()
             if until_idle and self.idle():
                 return

@@ -20,6 +20,7 @@ from ..settings import Settings
 from .controller import Controller, TaskSource
 from .gitwriter import writer_main
 from .localexec import LocalExecutor
+from .stopping import stop_on_signals
 
 __all__ = ["WriterProcess", "run_embedded"]
 
@@ -69,23 +70,15 @@ def run_embedded(settings: Settings, *, source: TaskSource, until_idle: bool) ->
         settings=settings, source=source, executor=executor, spool=spool, outbox=Outbox(settings.data_dir / "outbox")
     )
     writer = WriterProcess(settings)
-    stopping = False
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        while not stopping:
-            writer.ensure()
-            controller.tick()
-            if until_idle and controller.idle():
-                break
-            executor.wait(0.02)
+        with stop_on_signals() as should_stop:
+            while not should_stop():
+                writer.ensure()
+                controller.tick()
+                if until_idle and controller.idle():
+                    break
+                executor.wait(0.02)
     finally:
         executor.shutdown()
         writer.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return controller

@@ -33,6 +33,7 @@ import git
 
 from ..adapters import atomicfile, failpoint
 from ..adapters.gitstore import GitStore, PackageRepo
+from ..adapters.heartbeat import Heartbeat
 from ..adapters.spool import Spool, package_key_for
 from ..core import naming, tree
 from ..core.task import ImportTask, parse_task
@@ -87,11 +88,13 @@ class GitWriter:
                 os.close(fd)
         self._journal_fd = self._lock_fd = None
 
-    def run(self, *, should_stop: Callable[[], bool] = lambda: False) -> None:
+    def run(self, *, should_stop: Callable[[], bool] = lambda: False, heartbeat: Heartbeat | None = None) -> None:
         """Apply requests until ``should_stop()`` says so."""
         if self._lock_fd is None:
             self.acquire()
         while not should_stop():
+            if heartbeat is not None:
+                heartbeat.beat()
             if not self.step():
                 time.sleep(self.settings.git.poll_interval)
 
@@ -293,11 +296,13 @@ class GitWriter:
         return repo.commit(tree=source.tree, parents=(head,), message=message, author_date=source.author_date)
 
 
-def writer_main(settings: Settings, *, should_stop: Callable[[], bool] = lambda: False) -> None:
+def writer_main(
+    settings: Settings, *, should_stop: Callable[[], bool] = lambda: False, heartbeat: Heartbeat | None = None
+) -> None:
     """Entry point of the ``git-writer`` subcommand and of the embedded writer process."""
     writer = GitWriter(settings=settings)
     try:
-        writer.run(should_stop=should_stop)
+        writer.run(should_stop=should_stop, heartbeat=heartbeat)
     finally:
         writer.close()
 

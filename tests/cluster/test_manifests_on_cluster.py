@@ -1,0 +1,93 @@
+"""manifests/ on the real control plane: accepted by the server, pods admitted under
+"restricted", and the controller's own token refused what it must not do."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cluster.conftest import REPO, ControlPlane
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def applied(control_plane: ControlPlane) -> ControlPlane:
+    # A server-side dry run cannot create the namespace the other objects go into.
+    control_plane.kubectl("apply", "-f", str(REPO / "manifests/namespace.yaml"))
+    control_plane.kubectl("apply", "-k", str(REPO / "manifests"), "--dry-run=server")
+    control_plane.kubectl("apply", "-k", str(REPO / "manifests"))
+    return control_plane
+
+
+def token_kubeconfig(plane: ControlPlane, tmp_path: Path) -> str:
+    admin = yaml.safe_load(plane.kubectl("config", "view", "--raw", "--minify"))
+    token = plane.kubectl("create", "token", "copr-importer-controller", "-n", "copr-importer").strip()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": admin["clusters"][0]["cluster"]}],
+        "users": [{"name": "controller", "user": {"token": token}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "controller", "namespace": "copr-importer"}}],
+        "current-context": "c",
+    }
+    path = tmp_path / "controller.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def can(plane: ControlPlane, kubeconfig: str, *args: str) -> bool:
+    done = subprocess.run(
+        [str(plane.bin / "kubectl"), "--kubeconfig", kubeconfig, "auth", "can-i", *args], capture_output=True, text=True
+    )
+    return done.stdout.strip() == "yes"
+
+
+def test_the_controller_token_gets_exactly_what_it_needs(applied: ControlPlane, tmp_path: Path) -> None:
+    kubeconfig = token_kubeconfig(applied, tmp_path)
+    for allowed in (
+        ["create", "jobs"],
+        ["watch", "jobs"],
+        ["delete", "jobs"],
+        ["list", "pods"],
+        ["get", "configmap/copr-importer-settings"],
+        ["create", "events"],
+    ):
+        assert can(applied, kubeconfig, *allowed), allowed
+    for refused in (
+        ["get", "secrets"],
+        ["list", "secrets"],
+        ["get", "configmap/other"],
+        ["create", "pods"],
+        ["create", "jobs", "-n", "default"],
+        ["list", "jobs", "--all-namespaces"],
+        ["create", "namespaces"],
+        ["create", "clusterrolebindings"],
+        ["patch", "nodes"],
+        ["update", "configmap/copr-importer-settings"],
+    ):
+        assert not can(applied, kubeconfig, *refused), refused
+
+
+def test_the_controller_pod_is_admitted_under_restricted(applied: ControlPlane) -> None:
+    deadline = time.monotonic() + 60
+    while not applied.kubectl(
+        "get", "pods", "-n", "copr-importer", "-l", "app.kubernetes.io/component=controller", "-o", "name"
+    ):
+        events = applied.kubectl(
+            "get",
+            "events",
+            "-n",
+            "copr-importer",
+            "--field-selector",
+            "reason=FailedCreate",
+            "-o",
+            "jsonpath={.items[*].message}",
+        )
+        assert not events, events
+        assert time.monotonic() < deadline, "no controller pod was created"
+        time.sleep(0.5)

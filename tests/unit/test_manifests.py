@@ -1,0 +1,63 @@
+"""The shipped manifests, read as data: settings parse, pods meet "restricted"."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from copr_importer.settings import from_mapping
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+
+
+def documents() -> list[dict[str, Any]]:
+    kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())
+    docs = []
+    for name in kustomization["resources"]:
+        docs += [d for d in yaml.safe_load_all((MANIFESTS / name).read_text()) if d]
+    return docs
+
+
+def by_kind(kind: str) -> list[dict[str, Any]]:
+    return [d for d in documents() if d["kind"] == kind]
+
+
+def test_settings_in_the_configmap_load() -> None:
+    (cm,) = by_kind("ConfigMap")
+    settings = from_mapping(tomllib.loads(cm["data"]["importer.toml"]))
+    assert int(cm["data"]["parallelism"]) > 0
+    assert settings.kubernetes.namespace == "copr-importer"
+    assert settings.job.data_claim == by_kind("PersistentVolumeClaim")[0]["metadata"]["name"]
+    assert settings.job.settings_config_map == cm["metadata"]["name"]
+    assert settings.job.service_account in {sa["metadata"]["name"] for sa in by_kind("ServiceAccount")}
+
+
+def test_one_controller_with_the_writer_as_a_native_sidecar() -> None:
+    (deployment,) = by_kind("Deployment")
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+    pod = deployment["spec"]["template"]["spec"]
+    (writer,) = pod["initContainers"]
+    assert writer["restartPolicy"] == "Always" and writer["args"][0] == "git-writer"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    for container in [*pod["initContainers"], *pod["containers"]]:
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert {"requests", "limits"} <= set(container["resources"])
+        assert "livenessProbe" in container
+
+
+def test_namespace_enforces_restricted() -> None:
+    (ns,) = by_kind("Namespace")
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_role_is_namespaced_and_never_touches_secrets() -> None:
+    assert by_kind("ClusterRole") == [] and by_kind("ClusterRoleBinding") == []
+    (role,) = by_kind("Role")
+    assert all("secrets" not in rule["resources"] for rule in role["rules"])
+    assert all("*" not in rule["verbs"] for rule in role["rules"])

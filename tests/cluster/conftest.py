@@ -32,6 +32,14 @@ KCM_CONTROLLERS = (
 class ControlPlane:
     kubeconfig: str
     bin: Path
+    state: Path
+
+    @property
+    def apiserver_port(self) -> int:
+        for line in (self.state / "env").read_text().splitlines():
+            if line.startswith("export APISERVER_PORT="):
+                return int(line.split("=", 1)[1])
+        raise RuntimeError("APISERVER_PORT not in the control plane's env file")
 
     def api(self) -> client.ApiClient:
         return config.new_client_from_config(config_file=self.kubeconfig)
@@ -66,7 +74,7 @@ def control_plane() -> Iterator[ControlPlane]:
     try:
         if start.returncode != 0:
             pytest.fail(f"control plane did not start:\n{start.stderr[-3000:]}")
-        plane = ControlPlane(kubeconfig=str(state / "admin.kubeconfig"), bin=bin_dir)
+        plane = ControlPlane(kubeconfig=str(state / "admin.kubeconfig"), bin=bin_dir, state=state)
         plane.kubectl("apply", "-f", "-", stdin=FAKE_NODE)
         yield plane
     finally:

@@ -151,3 +151,16 @@ def test_build_gone_at_confirmation_is_skipped(tmp_path: Path) -> None:
     source.gone.add(1)
     controller.tick()
     assert executor.started == [2] and spool.tickets("o%2Fp%2Ffoo") == []
+
+
+def test_a_result_reported_before_its_step_ends_is_not_a_cancel(tmp_path: Path) -> None:
+    # In Kubernetes the writer's result can arrive before the Job is seen complete.
+    controller, source, executor, spool = make(tmp_path, [task(1)], limit=[5])
+    controller.tick()
+    spool.write_result(1, {"build_id": 1, "reponame": "o/p/foo", "branch_commits": {"f43": "a" * 40}})
+    controller.tick()  # reported; the frontend drops build 1 from its queue
+    controller.tick()  # a poll without build 1 while its step still runs
+    assert executor.canceled == []
+    executor.finish(1, 0, "handed over")
+    controller.tick()
+    assert controller.idle() and len(source.reports) == 1

@@ -109,6 +109,9 @@ class Controller:
         self.attempts: dict[int, int] = {}
         self.retry_at: dict[int, float] = {}
         self.finished: deque[Finished] = deque(maxlen=1000)
+        # Builds whose result was collected, remembered after the frontend forgets them:
+        # their step's end (a Job's completion) may be seen later than the result.
+        self._done: dict[int, None] = {}
         self._next_poll = 0.0
         self._polled_once = False
 
@@ -148,8 +151,8 @@ class Controller:
 
     def _on_outcome(self, outcome: Outcome) -> None:
         build_id = outcome.task.build_id
-        if build_id in self.reported:
-            return  # its result was collected before the process exit was noticed
+        if build_id in self.reported or build_id in self._done:
+            return  # its result was collected before the end of its step was noticed
         if outcome.exit_code == EXIT_OK:
             self.awaiting.add(build_id)
             return
@@ -186,7 +189,13 @@ class Controller:
             self.awaiting.discard(build_id)
             self.attempts.pop(build_id, None)
             self.reported.add(build_id)
+            self._remember_done(build_id)
             self.finished.append(Finished(build_id, report))
+
+    def _remember_done(self, build_id: int) -> None:
+        self._done[build_id] = None
+        if len(self._done) > 10_000:
+            del self._done[next(iter(self._done))]
 
     def _poll(self) -> None:
         self._next_poll = self.clock() + self.settings.frontend.poll_interval
@@ -197,15 +206,16 @@ class Controller:
             return
         listed = {t.build_id for t in tasks} | {r.build_id for r in rejected if r.build_id}
         self._report_rejected(rejected)
+        for task in self.executor.running():
+            # A build that left the queue was canceled, unless it left because we reported it.
+            if task.build_id not in listed and task.build_id not in self._done:
+                log.info("build %d left the queue (canceled); stopping its import", task.build_id)
+                self.executor.cancel(task.build_id)
         self.reported &= listed  # the frontend forgets reported builds; so do we
         fresh = {t.build_id: t for t in tasks if t.build_id not in self.reported}
         for build_id, task in fresh.items():
             if build_id not in self.queue:
                 self.spool.add_ticket(key=_ticket_key(task), build_id=build_id)
-        for task in self.executor.running():
-            if task.build_id not in listed:
-                log.info("build %d left the queue (canceled); stopping its import", task.build_id)
-                self.executor.cancel(task.build_id)
         for build_id, task in self.queue.items():
             if build_id not in fresh and build_id not in self.awaiting:
                 self.spool.remove_ticket(key=_ticket_key(task), build_id=build_id)

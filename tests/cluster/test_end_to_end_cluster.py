@@ -1,0 +1,173 @@
+"""End to end on the real control plane: ``manifests/`` applied, the controller and
+its git-writer sidecar running under the test node runtime with the controller's
+real service-account token (RBAC enforced), importing SRPMs from the Copr frontend
+stub through Jobs whose pods run the real import step."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.cluster.conftest import REPO, ControlPlane
+from tests.support.craft import CraftFile, craft_rpm
+from tests.support.frontend_stub import FrontendStub
+from tests.support.noderuntime import NodeRuntime
+from tests.support.pipeline import git
+from tests.support.srpms import binary_tarball
+
+pytestmark = pytest.mark.cluster
+
+CONTROLLER_IMAGE = "quay.io/copr-importer/controller:latest"
+JOB_IMAGE = "quay.io/copr-importer/job:latest"
+
+
+@pytest.fixture
+def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRuntime]:
+    control_plane.kubectl("cordon", "kwok-node-0")  # every pod of this test must really run
+    runtime = NodeRuntime(
+        api=control_plane.api(),
+        node="local-node-0",
+        work=tmp_path / "node",
+        images={
+            CONTROLLER_IMAGE: [sys.executable, "-m", "copr_importer"],
+            JOB_IMAGE: [sys.executable, "-m", "copr_importer", "import-step"],
+        },
+        apiserver_port=control_plane.apiserver_port,
+        env={"PYTHONPATH": str(REPO / "controller")},
+    )
+    runtime.start()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
+        control_plane.kubectl("delete", "node", "local-node-0", "--wait=false")
+        control_plane.kubectl("uncordon", "kwok-node-0")
+
+
+def deployment_for(namespace: str, *, data: Path, frontend: FrontendStub, parallelism: int) -> list[dict[str, Any]]:
+    """manifests/ as kustomize builds it, moved to ``namespace`` and pointed at the stub."""
+    built = subprocess_kustomize()
+    docs = [d for d in yaml.safe_load_all(built) if d]
+    settings = (
+        'data_dir = "/var/lib/copr-importer"\n'
+        f'[frontend]\nbase_url = "{frontend.url}"\npassword_file = "/run/secrets/copr-importer/password"\n'
+        "poll_interval = 0.5\n"
+        f'[kubernetes]\nnamespace = "{namespace}"\n'
+        f'[job]\nimage = "{JOB_IMAGE}"\n'
+    )
+    for doc in docs:
+        meta = doc["metadata"]
+        if doc["kind"] == "Namespace":
+            meta["name"] = namespace
+        elif "namespace" in meta:
+            meta["namespace"] = namespace
+        if doc["kind"] == "RoleBinding":
+            for subject in doc["subjects"]:
+                subject["namespace"] = namespace
+        if doc["kind"] == "ConfigMap":
+            doc["data"]["importer.toml"] = settings
+            doc["data"]["parallelism"] = str(parallelism)
+        if doc["kind"] == "PersistentVolumeClaim":
+            doc["spec"].update(storageClassName="", volumeName=f"data-{namespace}")
+    docs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "copr-importer-frontend", "namespace": namespace},
+            "stringData": {"password": frontend.password},
+        }
+    )
+    docs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": f"data-{namespace}"},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteMany"],
+                "hostPath": {"path": str(data)},
+                "claimRef": {"namespace": namespace, "name": "copr-importer-data"},
+            },
+        }
+    )
+    return docs
+
+
+_plane: ControlPlane | None = None
+
+
+def subprocess_kustomize() -> str:
+    assert _plane is not None
+    return _plane.kubectl("kustomize", str(REPO / "manifests"))
+
+
+def until(predicate: Callable[[], bool], *, timeout: float, what: str, runtime: NodeRuntime) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted(runtime.work.rglob("*.log")))
+            pytest.fail(f"timed out waiting for {what}; runtime errors: {runtime.errors}\n{logs}")
+        time.sleep(0.5)
+
+
+def test_imports_run_as_jobs_end_to_end(
+    control_plane: ControlPlane,
+    local_node: NodeRuntime,
+    frontend: FrontendStub,
+    srpm_factory: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    global _plane
+    _plane = control_plane
+    namespace = f"e2e-{uuid.uuid4().hex[:6]}"
+    data = tmp_path / "data"
+    data.mkdir()
+    foo = srpm_factory(name="foo", sources={"foo-1.tar.gz": binary_tarball(name="foo", version="1")})
+    bar = srpm_factory(name="bar", patches={"bar.patch": b"-a\n+b\n"})
+    evil = tmp_path / "evil-1-1.src.rpm"
+    evil.write_bytes(
+        craft_rpm(
+            name="evil", files=[CraftFile("evil.spec", b"Name: evil\n", flags=32), CraftFile("../../etc/x", b"x")]
+        )
+    )
+    frontend.task(1, srpm=foo, pkg="foo", branches=["f43", "master"])
+    frontend.task(2, srpm=bar, pkg="bar", branches=["f43"])
+    frontend.task(3, srpm=evil, pkg="evil", branches=["f43"])
+    docs = deployment_for(namespace, data=data, frontend=frontend, parallelism=2)
+    control_plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+    try:
+        until(lambda: len(frontend.reports) >= 3, timeout=180, what="three reports", runtime=local_node)
+        reports = {r["build_id"]: r for r in frontend.reports}
+        assert set(reports[1]["branch_commits"]) == {"f43", "master"}
+        repo = data / "git/alice/demo/foo.git"
+        assert git(repo, "rev-parse", "f43") == reports[1]["branch_commits"]["f43"]
+        assert set(reports[2]["branch_commits"]) == {"f43"}
+        assert reports[3]["error"] == "unsafe_srpm" and "escapes the directory" in reports[3]["error_message"]
+        assert "escapes the directory" in (data / "per-task-logs/3.log").read_text()
+        # The bad-input exit code failed the Job through its podFailurePolicy; the
+        # controller posted an Event on it (with its own, RBAC-limited token).
+        until(
+            lambda: (
+                "ImportFailed"
+                in control_plane.kubectl("get", "events", "-n", namespace, "-o", "jsonpath={.items[*].reason}")
+            ),
+            timeout=60,
+            what="an ImportFailed event",
+            runtime=local_node,
+        )
+        until(
+            lambda: not control_plane.kubectl("get", "jobs", "-n", namespace, "-o", "name"),
+            timeout=60,
+            what="reported Jobs to be deleted",
+            runtime=local_node,
+        )
+    finally:
+        control_plane.kubectl("delete", "namespace", namespace, "--wait=false")
+        control_plane.kubectl("delete", "pv", f"data-{namespace}", "--wait=false")

@@ -1,0 +1,441 @@
+"""A test-only node runtime: a kubelet stand-in that really runs pods as local processes.
+
+It registers a Ready Node and, for every pod bound to it:
+
+* prepares its volumes under a private directory: emptyDir, persistentVolumeClaim
+  (resolved to the PV's hostPath), configMap, secret, downwardAPI and projected
+  volumes (the service-account token comes from the TokenRequest API, the CA from
+  the ``kube-root-ca.crt`` ConfigMap);
+* runs each container (native sidecars first) as a process in a private mount
+  namespace (``unshare --mount``) where the volumes are bind-mounted at their
+  mount paths and ``/dev/termination-log`` is a per-container file; with the
+  container's env (value, configMapKeyRef, secretKeyRef, fieldRef), its working
+  directory, and ``KUBERNETES_SERVICE_HOST=127.0.0.1`` so in-cluster clients
+  reach the apiserver on loopback;
+* reports phase, container states, exit codes and termination messages as a
+  kubelet would; restarts containers of ``restartPolicy: Always`` pods;
+* kills processes when the pod is deleted or its ``activeDeadlineSeconds`` pass.
+
+Limits (it is not a container runtime): images are not pulled; each image name
+maps to a local command (``images``); processes run as the test's user, so
+``runAsUser``, ``readOnlyRootFilesystem``, capabilities, seccomp and resource
+limits are admitted by the apiserver but not enforced; there is no network
+namespace (pods share 127.0.0.1); probes are not run.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import os
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+__all__ = ["NodeRuntime"]
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+@dataclass
+class _Container:
+    name: str
+    process: subprocess.Popen[bytes]
+    term_file: Path
+    sidecar: bool
+    started: str
+    restarts: int = 0
+    exit_code: int | None = None
+    finished: str = ""
+
+
+@dataclass
+class _Pod:
+    uid: str
+    name: str
+    namespace: str
+    dir: Path
+    started: float
+    spec: Any
+    containers: dict[str, _Container] = field(default_factory=dict)
+    done: bool = False
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class NodeRuntime:
+    def __init__(
+        self,
+        *,
+        api: client.ApiClient,
+        node: str,
+        work: Path,
+        images: dict[str, list[str]],
+        apiserver_port: int,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.core = client.CoreV1Api(api)
+        self.node = node
+        self.work = work
+        self.images = images
+        self.apiserver_port = apiserver_port
+        self.base_env = env or {}
+        self.pods: dict[str, _Pod] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="node-runtime", daemon=True)
+        self.errors: list[str] = []
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        if not Path("/dev/termination-log").exists():
+            Path("/dev/termination-log").touch()  # a mount point for per-container files
+        body = client.V1Node(metadata=client.V1ObjectMeta(name=self.node, labels={"type": "local-runtime"}))
+        try:
+            self.core.create_node(body)
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+        status = {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "test runtime",
+                    "lastHeartbeatTime": _now(),
+                    "lastTransitionTime": _now(),
+                }
+            ],
+            "allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+            "capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"},
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+        }
+        self.core.patch_node_status(self.node, {"status": status})
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        for pod in list(self.pods.values()):
+            self._kill(pod)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._reconcile()
+            except Exception as exc:
+                self.errors.append(repr(exc))
+            self._stop.wait(0.2)
+
+    # --- reconcile ----------------------------------------------------------
+
+    def _reconcile(self) -> None:
+        listed = self.core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={self.node}").items
+        seen = set()
+        for pod in listed:
+            uid = pod.metadata.uid
+            seen.add(uid)
+            if pod.metadata.deletion_timestamp is not None:
+                self._remove(uid, pod)
+                continue
+            if uid not in self.pods:
+                if pod.status.phase in (None, "Pending"):
+                    self._start_pod(pod)
+                continue
+            self._check(self.pods[uid])
+        for uid in set(self.pods) - seen:
+            self._kill(self.pods.pop(uid))
+
+    def _remove(self, uid: str, pod: Any) -> None:
+        if uid in self.pods:
+            self._kill(self.pods.pop(uid))
+        try:  # what the kubelet does once the containers are gone
+            self.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def _kill(self, pod: _Pod) -> None:
+        for container in pod.containers.values():
+            if container.process.poll() is None:
+                os.killpg(container.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for container in pod.containers.values():
+            try:
+                container.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(container.process.pid, signal.SIGKILL)
+                container.process.wait()
+
+    # --- starting -----------------------------------------------------------
+
+    def _start_pod(self, pod: Any) -> None:
+        state = _Pod(
+            pod.metadata.uid,
+            pod.metadata.name,
+            pod.metadata.namespace,
+            self.work / pod.metadata.uid,
+            time.monotonic(),
+            pod.spec,
+        )
+        state.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            volumes = self._volumes(pod, state.dir / "volumes")
+            sidecars = [c for c in pod.spec.init_containers or [] if c.restart_policy == "Always"]
+            for spec in [*sidecars, *pod.spec.containers]:
+                state.containers[spec.name] = self._run(pod, spec, volumes, state.dir, sidecar=spec in sidecars)
+        except Exception as exc:
+            self.errors.append(f"{pod.metadata.name}: {exc!r}")
+            self._kill(state)
+            self._status(
+                pod.metadata.name,
+                pod.metadata.namespace,
+                {"phase": "Failed", "reason": "RuntimeError", "message": str(exc)[:500]},
+            )
+            return
+        self.pods[state.uid] = state
+        self._report(state)
+
+    def _volumes(self, pod: Any, root: Path) -> dict[str, Path]:
+        paths = {}
+        for volume in pod.spec.volumes or []:
+            target = root / volume.name
+            if volume.persistent_volume_claim is not None:
+                claim = self.core.read_namespaced_persistent_volume_claim(
+                    volume.persistent_volume_claim.claim_name, pod.metadata.namespace
+                )
+                pv = self.core.read_persistent_volume(claim.spec.volume_name)
+                paths[volume.name] = Path(pv.spec.host_path.path)
+                paths[volume.name].mkdir(parents=True, exist_ok=True)
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            if volume.config_map is not None:
+                self._write_files(target, self._config_map(pod.metadata.namespace, volume.config_map.name))
+            elif volume.secret is not None:
+                self._write_files(target, self._secret(pod.metadata.namespace, volume.secret.secret_name))
+            elif volume.projected is not None:
+                for source in volume.projected.sources:
+                    self._write_files(target, self._projected(pod, source))
+            elif volume.downward_api is not None:
+                self._write_files(
+                    target, {i.path: self._field(pod, i.field_ref.field_path) for i in volume.downward_api.items}
+                )
+            paths[volume.name] = target
+        return paths
+
+    def _projected(self, pod: Any, source: Any) -> dict[str, str]:
+        if source.service_account_token is not None:
+            request = client.AuthenticationV1TokenRequest(
+                spec=client.V1TokenRequestSpec(
+                    audiences=[source.service_account_token.audience] if source.service_account_token.audience else [],
+                    expiration_seconds=source.service_account_token.expiration_seconds or 3600,
+                    bound_object_ref=client.V1BoundObjectReference(
+                        kind="Pod", api_version="v1", name=pod.metadata.name, uid=pod.metadata.uid
+                    ),
+                )
+            )
+            token = self.core.create_namespaced_service_account_token(
+                pod.spec.service_account_name, pod.metadata.namespace, request
+            )
+            return {source.service_account_token.path: token.status.token}
+        if source.config_map is not None:
+            data = self._config_map(pod.metadata.namespace, source.config_map.name)
+            return {i.path: data[i.key] for i in source.config_map.items} if source.config_map.items else data
+        if source.downward_api is not None:
+            return {i.path: self._field(pod, i.field_ref.field_path) for i in source.downward_api.items}
+        if source.secret is not None:
+            data = self._secret(pod.metadata.namespace, source.secret.name)
+            return {i.path: data[i.key] for i in source.secret.items} if source.secret.items else data
+        return {}
+
+    def _config_map(self, namespace: str, name: str) -> dict[str, str]:
+        return dict(self.core.read_namespaced_config_map(name, namespace).data or {})
+
+    def _secret(self, namespace: str, name: str) -> dict[str, str]:
+        data = self.core.read_namespaced_secret(name, namespace).data or {}
+        return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+    @staticmethod
+    def _field(pod: Any, path: str) -> str:
+        values = {
+            "metadata.name": pod.metadata.name,
+            "metadata.namespace": pod.metadata.namespace,
+            "metadata.uid": pod.metadata.uid,
+            "spec.nodeName": pod.spec.node_name,
+            "spec.serviceAccountName": pod.spec.service_account_name,
+            "status.podIP": "127.0.0.1",
+            "status.hostIP": "127.0.0.1",
+        }
+        return values[path]
+
+    @staticmethod
+    def _write_files(folder: Path, files: dict[str, str]) -> None:
+        for name, content in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(content)
+
+    def _env(self, pod: Any, spec: Any) -> dict[str, str]:
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": "/tmp",
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": str(self.apiserver_port),
+            **self.base_env,
+        }
+        for var in spec.env or []:
+            source = var.value_from
+            if source is None:
+                env[var.name] = var.value or ""
+            elif source.config_map_key_ref is not None:
+                ref = source.config_map_key_ref
+                env[var.name] = self._config_map(pod.metadata.namespace, ref.name)[ref.key]
+            elif source.secret_key_ref is not None:
+                ref = source.secret_key_ref
+                env[var.name] = self._secret(pod.metadata.namespace, ref.name)[ref.key]
+            elif source.field_ref is not None:
+                env[var.name] = self._field(pod, source.field_ref.field_path)
+        return env
+
+    def _run(self, pod: Any, spec: Any, volumes: dict[str, Path], pod_dir: Path, *, sidecar: bool) -> _Container:
+        if spec.image not in self.images:
+            raise RuntimeError(f"no local command for image {spec.image}")
+        argv = [*(spec.command or self.images[spec.image]), *(spec.args or [])]
+        term = pod_dir / f"{spec.name}.termination-log"
+        term.write_text("")
+        # The termination log first: a later mount over /tmp could hide its source.
+        script = ["set -e", f"mount --bind {shlex.quote(str(term))} /dev/termination-log"]
+        mounts = list(spec.volume_mounts or [])
+        sources = [str(volumes[m.name]) for m in mounts]
+
+        def shadows(mount: Any) -> bool:  # e.g. /tmp over a source that lives under /tmp
+            return any(src == mount.mount_path or src.startswith(mount.mount_path.rstrip("/") + "/") for src in sources)
+
+        for mount in sorted(mounts, key=shadows):
+            source = volumes[mount.name]
+            script.append(f"mkdir -p {shlex.quote(mount.mount_path)}")
+            script.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(mount.mount_path)}")
+        if spec.working_dir:
+            script.append(f"cd {shlex.quote(spec.working_dir)}")
+        script.append('exec "$@"')
+        log = open(pod_dir / f"{spec.name}.log", "ab")
+        process = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script), "sh", *argv],
+            env=self._env(pod, spec),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return _Container(spec.name, process, term, sidecar, _now())
+
+    # --- watching -----------------------------------------------------------
+
+    def _check(self, pod: _Pod) -> None:
+        if pod.done:
+            return
+        changed = False
+        deadline = pod.spec.active_deadline_seconds
+        if deadline and time.monotonic() - pod.started > deadline:
+            self._kill(pod)
+            pod.done = True
+            self._status(
+                pod.name,
+                pod.namespace,
+                {
+                    "phase": "Failed",
+                    "reason": "DeadlineExceeded",
+                    "message": "Pod was active on the node longer than allowed",
+                },
+            )
+            return
+        for container in pod.containers.values():
+            code = container.process.poll()
+            if code is None or container.exit_code is not None:
+                continue
+            # No restarts: an exit is reported as is, so a test sees a crashed controller.
+            container.exit_code, container.finished = code, _now()
+            changed = True
+        if self._mains_done(pod) and pod.spec.restart_policy != "Always":
+            for container in pod.containers.values():
+                if container.sidecar and container.process.poll() is None:
+                    os.killpg(container.process.pid, signal.SIGTERM)
+                    container.process.wait(10)
+                    container.exit_code, container.finished = 0, _now()
+            pod.done = True
+            changed = True
+        if changed:
+            self._report(pod)
+
+    @staticmethod
+    def _mains_done(pod: _Pod) -> bool:
+        return all(c.exit_code is not None for c in pod.containers.values() if not c.sidecar)
+
+    def _report(self, pod: _Pod) -> None:
+        statuses = []
+        for c in pod.containers.values():
+            if c.exit_code is None:
+                state = {"running": {"startedAt": c.started}}
+            else:
+                state = {
+                    "terminated": {
+                        "exitCode": c.exit_code,
+                        "reason": "Completed" if c.exit_code == 0 else "Error",
+                        "message": c.term_file.read_text()[:4096],
+                        "startedAt": c.started,
+                        "finishedAt": c.finished,
+                    }
+                }
+            statuses.append(
+                {
+                    "name": c.name,
+                    "state": state,
+                    "ready": c.exit_code is None,
+                    "restartCount": c.restarts,
+                    "image": "local",
+                    "imageID": "local",
+                    "started": c.exit_code is None,
+                }
+            )
+        mains = [c for c in pod.containers.values() if not c.sidecar]
+        if pod.done:
+            phase = "Succeeded" if all(c.exit_code == 0 for c in mains) else "Failed"
+        else:
+            phase = "Running"
+        ready = "True" if phase == "Running" else "False"
+        self._status(
+            pod.name,
+            pod.namespace,
+            {
+                "phase": phase,
+                "podIP": "127.0.0.1",
+                "podIPs": [{"ip": "127.0.0.1"}],
+                "hostIP": "127.0.0.1",
+                "startTime": statuses[0]["state"].get("running", {}).get("startedAt") if statuses else _now(),
+                "containerStatuses": [s for s in statuses if s["name"] in {c.name for c in pod.spec.containers}],
+                "initContainerStatuses": [
+                    s for s in statuses if s["name"] not in {c.name for c in pod.spec.containers}
+                ],
+                "conditions": [
+                    {"type": "Ready", "status": ready, "lastTransitionTime": _now()},
+                    {"type": "ContainersReady", "status": ready, "lastTransitionTime": _now()},
+                    {"type": "Initialized", "status": "True", "lastTransitionTime": _now()},
+                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": _now()},
+                ],
+            },
+        )
+
+    def _status(self, name: str, namespace: str, status: dict[str, Any]) -> None:
+        try:
+            self.core.patch_namespaced_pod_status(name, namespace, {"status": status})
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise

@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,11 @@ def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRunt
         control_plane.kubectl("uncordon", "kwok-node-0")
 
 
-def deployment_for(namespace: str, *, data: Path, frontend: FrontendStub, parallelism: int) -> list[dict[str, Any]]:
+def deployment_for(
+    plane: ControlPlane, namespace: str, *, data: Path, frontend: FrontendStub, parallelism: int
+) -> list[dict[str, Any]]:
     """manifests/ as kustomize builds it, moved to ``namespace`` and pointed at the stub."""
-    built = subprocess_kustomize()
+    built = plane.kubectl("kustomize", str(REPO / "manifests"))
     docs = [d for d in yaml.safe_load_all(built) if d]
     settings = (
         'data_dir = "/var/lib/copr-importer"\n'
@@ -100,14 +103,6 @@ def deployment_for(namespace: str, *, data: Path, frontend: FrontendStub, parall
     return docs
 
 
-_plane: ControlPlane | None = None
-
-
-def subprocess_kustomize() -> str:
-    assert _plane is not None
-    return _plane.kubectl("kustomize", str(REPO / "manifests"))
-
-
 def until(predicate: Callable[[], bool], *, timeout: float, what: str, runtime: NodeRuntime) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -117,6 +112,20 @@ def until(predicate: Callable[[], bool], *, timeout: float, what: str, runtime: 
         time.sleep(0.5)
 
 
+@contextmanager
+def importer(plane: ControlPlane, frontend: FrontendStub, data: Path, *, parallelism: int) -> Iterator[str]:
+    """Deploy manifests/ into a fresh namespace; remove it afterwards."""
+    namespace = f"e2e-{uuid.uuid4().hex[:6]}"
+    data.mkdir()
+    docs = deployment_for(plane, namespace, data=data, frontend=frontend, parallelism=parallelism)
+    plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+    try:
+        yield namespace
+    finally:
+        plane.kubectl("delete", "namespace", namespace, "--wait=false")
+        plane.kubectl("delete", "pv", f"data-{namespace}", "--wait=false")
+
+
 def test_imports_run_as_jobs_end_to_end(
     control_plane: ControlPlane,
     local_node: NodeRuntime,
@@ -124,25 +133,20 @@ def test_imports_run_as_jobs_end_to_end(
     srpm_factory: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
-    global _plane
-    _plane = control_plane
-    namespace = f"e2e-{uuid.uuid4().hex[:6]}"
-    data = tmp_path / "data"
-    data.mkdir()
     foo = srpm_factory(name="foo", sources={"foo-1.tar.gz": binary_tarball(name="foo", version="1")})
     bar = srpm_factory(name="bar", patches={"bar.patch": b"-a\n+b\n"})
     evil = tmp_path / "evil-1-1.src.rpm"
     evil.write_bytes(
         craft_rpm(
-            name="evil", files=[CraftFile("evil.spec", b"Name: evil\n", flags=32), CraftFile("../../etc/x", b"x")]
+            name="evil",
+            files=[CraftFile("evil.spec", b"Name: evil\n", flags=32), CraftFile("../../etc/x", b"x")],
         )
     )
     frontend.task(1, srpm=foo, pkg="foo", branches=["f43", "master"])
     frontend.task(2, srpm=bar, pkg="bar", branches=["f43"])
     frontend.task(3, srpm=evil, pkg="evil", branches=["f43"])
-    docs = deployment_for(namespace, data=data, frontend=frontend, parallelism=2)
-    control_plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
-    try:
+    data = tmp_path / "data"
+    with importer(control_plane, frontend, data, parallelism=2) as namespace:
         until(lambda: len(frontend.reports) >= 3, timeout=180, what="three reports", runtime=local_node)
         reports = {r["build_id"]: r for r in frontend.reports}
         assert set(reports[1]["branch_commits"]) == {"f43", "master"}
@@ -168,6 +172,51 @@ def test_imports_run_as_jobs_end_to_end(
             what="reported Jobs to be deleted",
             runtime=local_node,
         )
-    finally:
-        control_plane.kubectl("delete", "namespace", namespace, "--wait=false")
-        control_plane.kubectl("delete", "pv", f"data-{namespace}", "--wait=false")
+
+
+def test_killing_the_controller_mid_run_loses_and_doubles_nothing(
+    control_plane: ControlPlane,
+    local_node: NodeRuntime,
+    frontend: FrontendStub,
+    srpm_factory: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    builds = {}
+    for build_id in range(1, 9):
+        pkg, version = f"pkg{build_id % 3}", str(build_id)
+        builds[build_id] = pkg
+        srpm = srpm_factory(
+            name=pkg, version=version, sources={f"{pkg}-{version}.tar.gz": binary_tarball(name=pkg, version=version)}
+        )
+        frontend.task(build_id, srpm=srpm, pkg=pkg, branches=["f43"])
+    data = tmp_path / "data"
+    with importer(control_plane, frontend, data, parallelism=2) as namespace:
+        until(lambda: len(frontend.reports) >= 2, timeout=180, what="the first reports", runtime=local_node)
+        control_plane.kubectl(
+            "delete",
+            "pod",
+            "-n",
+            namespace,
+            "-l",
+            "app.kubernetes.io/component=controller",
+            "--grace-period=0",
+            "--force",
+            "--wait=false",
+        )
+        until(
+            lambda: {r["build_id"] for r in frontend.reports} == set(builds),
+            timeout=240,
+            what="every build to be reported",
+            runtime=local_node,
+        )
+    by_build: dict[int, list[dict[str, Any]]] = {}
+    for report in frontend.reports:
+        by_build.setdefault(report["build_id"], []).append(report)
+    for build_id, reports in by_build.items():
+        assert all(r == reports[0] for r in reports), f"build {build_id} reported differently: {reports}"
+        assert "branch_commits" in reports[0], reports[0]
+    for pkg in set(builds.values()):
+        count = sum(1 for p in builds.values() if p == pkg)
+        repo = data / f"git/alice/demo/{pkg}.git"
+        assert git(repo, "rev-list", "--count", "f43") == str(1 + count)  # no import committed twice
+        assert git(repo, "rev-list", "--all", "--count") == str(1 + count)

@@ -91,3 +91,15 @@ def test_the_controller_pod_is_admitted_under_restricted(applied: ControlPlane) 
         assert not events, events
         assert time.monotonic() < deadline, "no controller pod was created"
         time.sleep(0.5)
+
+
+def test_the_kind_variant_binds_its_claim_to_the_node_directory(control_plane: ControlPlane) -> None:
+    docs = [d for d in yaml.safe_load_all(control_plane.kubectl("kustomize", str(REPO / "scripts/kind"))) if d]
+    (pv,) = [d for d in docs if d["kind"] == "PersistentVolume"]
+    (pvc,) = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    assert pvc["spec"]["volumeName"] == pv["metadata"]["name"]
+    assert pv["spec"]["claimRef"] == {"namespace": pvc["metadata"]["namespace"], "name": pvc["metadata"]["name"]}
+    assert pv["spec"]["capacity"]["storage"] == pvc["spec"]["resources"]["requests"]["storage"]
+    assert pvc["spec"]["accessModes"] == pv["spec"]["accessModes"] == ["ReadWriteOnce"]
+    mounts = yaml.safe_load((REPO / "kind-config.yaml").read_text())["nodes"][0]["extraMounts"]
+    assert pv["spec"]["hostPath"]["path"] in {m["containerPath"] for m in mounts}

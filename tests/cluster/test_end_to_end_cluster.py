@@ -42,6 +42,7 @@ def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRunt
         },
         apiserver_port=control_plane.apiserver_port,
         env={"PYTHONPATH": str(REPO / "controller")},
+        keep=(REPO, Path(sys.prefix)),
     )
     runtime.start()
     try:

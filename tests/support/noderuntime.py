@@ -82,6 +82,7 @@ class NodeRuntime:
         images: dict[str, list[str]],
         apiserver_port: int,
         env: dict[str, str] | None = None,
+        keep: tuple[Path, ...] = (),
     ) -> None:
         self.core = client.CoreV1Api(api)
         self.node = node
@@ -89,6 +90,9 @@ class NodeRuntime:
         self.images = images
         self.apiserver_port = apiserver_port
         self.base_env = env or {}
+        # Host paths the commands need (the checkout, its virtualenv): they stay visible
+        # even under a volume mounted over a parent directory such as /tmp.
+        self.keep = keep
         self.pods: dict[str, _Pod] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="node-runtime", daemon=True)
@@ -320,10 +324,15 @@ class NodeRuntime:
         def shadows(mount: Any) -> bool:  # e.g. /tmp over a source that lives under /tmp
             return any(src == mount.mount_path or src.startswith(mount.mount_path.rstrip("/") + "/") for src in sources)
 
+        stash = f"/run/test-node-runtime/{pod.metadata.uid}/{spec.name}"
+        for i, path in enumerate(self.keep):
+            script.append(f"mkdir -p {stash}/{i} && mount --bind {shlex.quote(str(path))} {stash}/{i}")
         for mount in sorted(mounts, key=shadows):
             source = volumes[mount.name]
             script.append(f"mkdir -p {shlex.quote(mount.mount_path)}")
             script.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(mount.mount_path)}")
+        for i, path in enumerate(self.keep):
+            script.append(f"mkdir -p {shlex.quote(str(path))} && mount --bind {stash}/{i} {shlex.quote(str(path))}")
         if spec.working_dir:
             script.append(f"cd {shlex.quote(spec.working_dir)}")
         script.append('exec "$@"')

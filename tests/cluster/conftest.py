@@ -128,13 +128,6 @@ spec:
   claimRef: {{namespace: {name}, name: copr-importer-data}}
 ---
 apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: copr-importer-job
-  namespace: {name}
-automountServiceAccountToken: false
----
-apiVersion: v1
 kind: PersistentVolumeClaim
 metadata:
   name: copr-importer-data

@@ -7,14 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.craft import CraftFile, craft_rpm
 from tests.support.frontend_stub import FrontendStub
-from tests.support.pipeline import git
+from tests.support.pipeline import cli, git
 from tests.support.srpms import binary_tarball
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +76,7 @@ def test_copr_frontend_end_to_end(frontend: FrontendStub, srpm_factory: Callable
 
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "controller")}
     controller = subprocess.Popen(
-        [sys.executable, "-m", "copr_importer", "run", "--config", str(config)],
+        cli("run", "--config", str(config)),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -115,10 +114,7 @@ def test_quick_start_on_the_shipped_samples(tmp_path: Path) -> None:
     samples = sorted(str(p) for p in (REPO_ROOT / "samples").glob("*.src.rpm"))
     assert len(samples) >= 3
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "controller")}
-    command = [
-        sys.executable,
-        "-m",
-        "copr_importer",
+    command = cli(
         "run",
         "--data-dir",
         str(tmp_path / "d"),
@@ -128,7 +124,7 @@ def test_quick_start_on_the_shipped_samples(tmp_path: Path) -> None:
         "master",
         "--json",
         *samples,
-    ]
+    )
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
@@ -147,7 +143,7 @@ def test_local_run_reports_a_bad_srpm_and_fails(tmp_path: Path) -> None:
     junk.write_bytes(b"not an rpm at all")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "controller")}
     done = subprocess.run(
-        [sys.executable, "-m", "copr_importer", "run", "--data-dir", str(tmp_path / "d"), str(junk)],
+        cli("run", "--data-dir", str(tmp_path / "d"), str(junk)),
         env=env,
         capture_output=True,
         text=True,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from copr_importer.core.sources import parse_sources
 from copr_importer.settings import Settings
-from tests.support.pipeline import git, import_now, make_task
+from tests.support.pipeline import cli, git, import_now, make_task
 from tests.support.srpms import binary_tarball
 
 TAR = binary_tarball(name="foo", version="1")
@@ -45,7 +44,7 @@ def test_corrupt_existing_file_is_replaced(settings: Settings, srpm_factory: Cal
 def test_import_step_command_is_what_a_job_runs(settings: Settings, srpm_factory: Callable[..., Path]) -> None:
     good = make_task(7, srpm_factory(name="foo", sources={"foo-1.tar.gz": TAR}), pkg="foo")
     bad = make_task(8, srpm_factory(name="bar"), pkg="foo")
-    command = [sys.executable, "-m", "copr_importer", "import-step", "--data-dir", str(settings.data_dir)]
+    command = cli("import-step", "--data-dir", str(settings.data_dir))
     ok = subprocess.run([*command, "--task-json", json.dumps(good.to_record())], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert (settings.spool_root / "requests/7/request.json").is_file()
@@ -72,17 +71,14 @@ def test_local_task_file(tmp_path: Path, srpm_factory: Callable[..., Path]) -> N
             ]
         )
     )
-    command = [
-        sys.executable,
-        "-m",
-        "copr_importer",
+    command = cli(
         "run",
         "--data-dir",
         str(tmp_path / "d"),
         "--tasks",
         str(tasks),
         "--json",
-    ]
+    )
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     rows = json.loads(done.stdout)
     assert done.returncode == 1

@@ -12,7 +12,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.importstep import run_step
 from copr_importer.settings import Settings
-from tests.support.pipeline import git, make_task
+from tests.support.pipeline import cli, git, make_task
 from tests.support.srpms import binary_tarball
 
 BRANCHES = ("el9", "epel10", "f42", "f43", "master")
@@ -33,7 +32,7 @@ BUILDS_PER_PACKAGE = 5
 def _start_writer(settings: Settings, *, kill_after: int = 0) -> subprocess.Popen[bytes]:
     env = {**os.environ, "COPR_IMPORTER_KILL_AFTER_WRITES": str(kill_after)}
     return subprocess.Popen(
-        [sys.executable, "-m", "copr_importer", "git-writer", "--data-dir", str(settings.data_dir)],
+        cli("git-writer", "--data-dir", str(settings.data_dir)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from copr_importer.app.importstep import EXIT_OK, run_step
 from copr_importer.core.task import ImportTask
 from copr_importer.settings import Settings
 
-__all__ = ["git", "import_now", "make_task"]
+__all__ = ["cli", "git", "import_now", "make_task"]
 
 
 def make_task(build_id: int, srpm: Path, *, pkg: str, branches: tuple[str, ...] = ("master",), **kw: Any) -> ImportTask:
@@ -40,3 +41,8 @@ def import_now(settings: Settings, task: ImportTask) -> dict[str, Any]:
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def cli(*args: str) -> list[str]:
+    """The command line that runs ``copr-importer`` from this checkout."""
+    return [sys.executable, "-m", "copr_importer", *args]

@@ -1,0 +1,132 @@
+"""Starting and stopping the real control plane (scripts/control-plane), for the
+cluster tests and the cluster benchmark."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubernetes import client, config
+
+REPO = Path(__file__).resolve().parents[2]
+KCM_CONTROLLERS = (
+    "job-controller,ttl-after-finished-controller,garbage-collector-controller,namespace-controller,"
+    "serviceaccount-controller,pod-garbage-collector-controller,root-ca-certificate-publisher-controller,"
+    "persistentvolume-binder-controller,deployment-controller,replicaset-controller"
+)
+
+
+@dataclass
+class ControlPlane:
+    kubeconfig: str
+    bin: Path
+    state: Path
+
+    @property
+    def apiserver_port(self) -> int:
+        for line in (self.state / "env").read_text().splitlines():
+            if line.startswith("export APISERVER_PORT="):
+                return int(line.split("=", 1)[1])
+        raise RuntimeError("APISERVER_PORT not in the control plane's env file")
+
+    def api(self) -> client.ApiClient:
+        return config.new_client_from_config(config_file=self.kubeconfig)
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run(
+            [str(self.bin / "kubectl"), "--kubeconfig", self.kubeconfig, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+
+FAKE_NODE = """
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-0
+  annotations:
+    kwok.x-k8s.io/node: fake
+  labels:
+    type: kwok
+"""
+
+
+def start_control_plane() -> ControlPlane:
+    """Build (or find cached) binaries and start a plane with kwok and a fake node."""
+    build = subprocess.run([str(REPO / "scripts/build-control-plane")], capture_output=True, text=True)
+    if build.returncode != 0:
+        raise RuntimeError(f"scripts/build-control-plane failed:\n{build.stderr[-3000:]}")
+    bin_dir = Path(build.stdout.strip().splitlines()[-1])
+    state = Path(tempfile.mkdtemp(prefix="control-plane-"))
+    start = subprocess.run(
+        [str(REPO / "scripts/control-plane"), "start", str(state)], env=_env(bin_dir), capture_output=True, text=True
+    )
+    plane = ControlPlane(kubeconfig=str(state / "admin.kubeconfig"), bin=bin_dir, state=state)
+    if start.returncode != 0:
+        stop_control_plane(plane)
+        raise RuntimeError(f"control plane did not start:\n{start.stderr[-3000:]}")
+    plane.kubectl("apply", "-f", "-", stdin=FAKE_NODE)
+    return plane
+
+
+def stop_control_plane(plane: ControlPlane) -> None:
+    subprocess.run(
+        [str(REPO / "scripts/control-plane"), "stop", str(plane.state)], env=_env(plane.bin), capture_output=True
+    )
+
+
+def _env(bin_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CONTROL_PLANE_BIN": str(bin_dir),
+        "CONTROL_PLANE_KWOK": "1",
+        "KCM_CONTROLLERS": KCM_CONTROLLERS,
+    }
+
+
+def namespace_manifest(name: str, *, data: str) -> str:
+    """A namespace enforcing "restricted", the Jobs' service account, and the data
+    PVC bound to a hostPath PV at ``data``."""
+    return f"""
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: {name}
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: copr-importer-job
+  namespace: {name}
+automountServiceAccountToken: false
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: data-{name}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteMany]
+  hostPath: {{path: {data}}}
+  claimRef: {{namespace: {name}, name: copr-importer-data}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: copr-importer-data
+  namespace: {name}
+spec:
+  accessModes: [ReadWriteMany]
+  storageClassName: ""
+  volumeName: data-{name}
+  resources: {{requests: {{storage: 1Gi}}}}
+"""

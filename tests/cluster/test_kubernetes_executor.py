@@ -147,3 +147,32 @@ def test_a_restarted_controller_adopts_and_reports_each_job_once(
         assert second.poll() == []  # reported once
     finally:
         second.close()
+
+
+def test_the_job_template_can_be_replaced_from_the_configmap(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    template = default_template().replace("  annotations:\n", '  annotations:\n    example.org/custom: "yes"\n', 1)
+    manifest = control_plane.kubectl(
+        "create",
+        "configmap",
+        "copr-importer-settings",
+        "-n",
+        namespace,
+        "--from-literal=parallelism=1",
+        f"--from-literal=job-template={template}",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    )
+    control_plane.kubectl("apply", "-f", "-", stdin=manifest)
+    kube = Kube(namespace=namespace, api_client=control_plane.api())
+    executor = KubernetesExecutor(settings=settings_for(tmp_path, namespace), kube=kube)
+    executor.open()
+    try:
+        assert executor.limits().total == 1
+        executor.start(task(21))
+        job = client.BatchV1Api(kube.api_client).read_namespaced_job("import-21", namespace)
+        assert job.metadata.annotations["example.org/custom"] == "yes"
+    finally:
+        executor.close()

@@ -176,3 +176,21 @@ def test_the_job_template_can_be_replaced_from_the_configmap(
         assert job.metadata.annotations["example.org/custom"] == "yes"
     finally:
         executor.close()
+
+
+def test_cancel_deletes_the_job(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> None:
+    set_parallelism(control_plane, namespace, "5")
+    kube = Kube(namespace=namespace, api_client=control_plane.api())
+    executor = KubernetesExecutor(settings=settings_for(tmp_path, namespace), kube=kube)
+    executor.open()
+    try:
+        executor.start(task(31))
+        executor.cancel(31)
+        assert executor.running() == []
+        until(
+            lambda: not client.BatchV1Api(kube.api_client).list_namespaced_job(namespace).items,
+            timeout=30,
+            what="the canceled job to be deleted",
+        )
+    finally:
+        executor.close()

@@ -25,12 +25,16 @@ class ControlPlane:
     bin: Path
     state: Path
 
+    def env_value(self, name: str) -> str:
+        """A value from the ``env`` file scripts/control-plane writes."""
+        for line in (self.state / "env").read_text().splitlines():
+            if line.startswith(f"export {name}="):
+                return line.split("=", 1)[1]
+        raise RuntimeError(f"{name} not in the control plane's env file")
+
     @property
     def apiserver_port(self) -> int:
-        for line in (self.state / "env").read_text().splitlines():
-            if line.startswith("export APISERVER_PORT="):
-                return int(line.split("=", 1)[1])
-        raise RuntimeError("APISERVER_PORT not in the control plane's env file")
+        return int(self.env_value("APISERVER_PORT"))
 
     def api(self) -> client.ApiClient:
         return config.new_client_from_config(config_file=self.kubeconfig)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import replace
 
 from ..adapters.kube import Conflict, Expired, JobState, Kube
 from ..core.admission import Limits
@@ -49,6 +48,7 @@ class KubernetesExecutor:
         self._jobs: dict[int, JobState] = {}
         self._tasks: dict[int, ImportTask] = {}
         self._reported: set[int] = set()
+        self._canceled: set[int] = set()  # deleted by us; no longer a running import
         self._lock = threading.Lock()
         self._changed = threading.Event()
         self._stopping = threading.Event()
@@ -104,6 +104,7 @@ class KubernetesExecutor:
             if kind == "DELETED":
                 self._jobs.pop(state.build_id, None)
                 self._reported.discard(state.build_id)
+                self._canceled.discard(state.build_id)
                 self._tasks.pop(state.build_id, None)
             else:
                 self._jobs[state.build_id] = state
@@ -125,7 +126,9 @@ class KubernetesExecutor:
 
     def running(self) -> list[ImportTask]:
         with self._lock:
-            return [self._task_for(s) for s in self._jobs.values() if not s.finished]
+            return [
+                self._task_for(s) for s in self._jobs.values() if not s.finished and s.build_id not in self._canceled
+            ]
 
     def _task_for(self, state: JobState) -> ImportTask:
         known = self._tasks.get(state.build_id)
@@ -186,7 +189,8 @@ class KubernetesExecutor:
         with self._lock:
             state = self._jobs.get(build_id)
             if state is not None:
-                self._jobs[build_id] = replace(state, finished=True, succeeded=False, reason="Canceled")
+                # Until the watch reports the deletion, events may still show the Job active.
+                self._canceled.add(build_id)
                 self._reported.add(build_id)
         if state is not None:
             self.kube.delete_job(state.name)

@@ -31,13 +31,13 @@ from typing import Any
 from tests.support.controlplane import REPO, ControlPlane, namespace_manifest, start_control_plane, stop_control_plane
 from tests.support.frontend_stub import FrontendStub
 
+from copr_importer.adapters.jobtemplate import default_template
 from copr_importer.adapters.kube import Kube
 from copr_importer.adapters.outbox import Outbox
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.controller import Controller
 from copr_importer.app.kubeexec import KubernetesExecutor
 from copr_importer.app.localexec import Outcome
-from copr_importer.core.jobspec import default_template
 from copr_importer.settings import Settings, from_mapping
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from copr_importer.adapters.jobtemplate import default_template
 from copr_importer.adapters.kube import Kube
 from copr_importer.app.kubeexec import KubernetesExecutor
 from copr_importer.app.localexec import Outcome
 from copr_importer.core.admission import choose
-from copr_importer.core.jobspec import default_template, render_job
+from copr_importer.core.jobspec import render_job
 from copr_importer.core.task import ImportTask
 from copr_importer.settings import Settings, from_mapping
 from tests.cluster.conftest import ControlPlane

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from copr_importer.core.jobspec import BUILD_ID_LABEL, default_template, render_job
+from copr_importer.adapters.jobtemplate import default_template
+from copr_importer.core.jobspec import BUILD_ID_LABEL, render_job
 from copr_importer.core.task import ImportTask
 from copr_importer.errors import ConfigError
 from copr_importer.settings import JobSettings

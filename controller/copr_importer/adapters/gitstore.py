@@ -34,12 +34,19 @@ from gitdb.db.loose import LooseObjectDB
 from gitdb.exc import BadObject
 
 from ..core import naming
+from ..errors import ImporterError
 from ..settings import GitSettings
 from . import failpoint
 
-__all__ = ["Commit", "GitStore", "PackageRepo"]
+__all__ = ["Commit", "GitStore", "PackageRepo", "RepositoryError"]
 
 Flat = dict[str, tuple[str, str]]  # path -> (mode, hex sha)
+
+
+class RepositoryError(ImporterError):
+    """A git command failed on a repository (so callers never see GitPython's errors)."""
+
+
 _ROOT_REF = "refs/importer/root"
 _TREE_MODE = "40000"
 
@@ -201,8 +208,11 @@ class PackageRepo:
                 frontier.extend(self.read_commit(sha).parents)
         if not frontier:
             return False
-        # GitPython passes revisions to ``git merge-base`` as text; shas are fine.
-        return bool(self._repo.is_ancestor(ancestor, descendant))  # type: ignore[arg-type]
+        try:
+            # GitPython passes revisions to ``git merge-base`` as text; shas are fine.
+            return bool(self._repo.is_ancestor(ancestor, descendant))  # type: ignore[arg-type]
+        except git.GitError as exc:
+            raise RepositoryError(f"git merge-base failed in {self.path}: {exc}") from exc
 
     # --- refs ---------------------------------------------------------------
 
@@ -302,7 +312,10 @@ class GitStore:
     def _create(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-        git.Repo.init(tmp, bare=True, shared="group", initial_branch=self.settings.default_branch).close()
+        try:
+            git.Repo.init(tmp, bare=True, shared="group", initial_branch=self.settings.default_branch).close()
+        except git.GitError as exc:
+            raise RepositoryError(f"git init failed for {path}: {exc}") from exc
         repo = PackageRepo(tmp, settings=self.settings)
         try:
             tree = repo.write_tree({".gitignore": ("100644", repo.write_blob(b""))})

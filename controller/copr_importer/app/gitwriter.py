@@ -29,10 +29,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import git
-
 from ..adapters import atomicfile, failpoint
-from ..adapters.gitstore import GitStore, PackageRepo
+from ..adapters.gitstore import GitStore, PackageRepo, RepositoryError
 from ..adapters.heartbeat import Heartbeat
 from ..adapters.spool import Spool, package_key_for
 from ..core import naming, tree
@@ -253,7 +251,7 @@ class GitWriter:
                 else:
                     log.info("branch %s: unchanged at %s", branch, new)
                 commits[branch] = new
-            except (OSError, ValueError, git.GitError) as exc:
+            except (OSError, ValueError, RepositoryError) as exc:
                 errors[branch] = f"{type(exc).__name__}: {exc}"
                 log.error("branch %s failed: %s", branch, exc)
         return commits, errors

@@ -21,9 +21,10 @@ import logging
 import threading
 import time
 
+from ..adapters.jobtemplate import default_template
 from ..adapters.kube import Conflict, Expired, JobState, Kube
 from ..core.admission import Limits
-from ..core.jobspec import default_template, render_job
+from ..core.jobspec import render_job
 from ..core.livelimit import LiveLimit
 from ..core.task import ImportTask
 from ..errors import ImporterError

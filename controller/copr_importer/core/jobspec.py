@@ -1,7 +1,8 @@
 """Rendering one task into a Kubernetes Job body (a plain dict), from a Jinja2 template.
 
-The template ships with the package (``templates/job.yaml.j2``) and may be
-replaced by the operator (a ConfigMap key); it is rendered with
+The template ships with the package (``templates/job.yaml.j2``, read by
+:mod:`copr_importer.adapters.jobtemplate`) and may be replaced by the operator
+(a ConfigMap key); it is rendered with
 ``StrictUndefined`` so a missing variable is an error, never an empty string.
 Rendering is pure: the caller supplies the template text.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict
-from importlib import resources
 from typing import Any
 
 import jinja2
@@ -21,17 +21,12 @@ from ..settings import JobSettings
 from . import naming
 from .task import ImportTask
 
-__all__ = ["BUILD_ID_LABEL", "MANAGED_SELECTOR", "default_template", "render_job"]
+__all__ = ["BUILD_ID_LABEL", "MANAGED_SELECTOR", "render_job"]
 
 BUILD_ID_LABEL = "copr-importer.fedorainfracloud.org/build-id"
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=copr-importer-controller"
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
-
-
-def default_template() -> str:
-    """The Job template that ships with the package."""
-    return resources.files("copr_importer").joinpath("templates/job.yaml.j2").read_text()
 
 
 def render_job(

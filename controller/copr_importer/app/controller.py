@@ -24,11 +24,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from ..adapters.heartbeat import Heartbeat
 from ..adapters.outbox import Outbox
 from ..adapters.spool import Spool
+from ..core import naming
 from ..core.admission import Limits, choose, prioritize
 from ..core.task import ImportTask, MalformedTask
 from ..errors import ImporterError
@@ -80,7 +80,7 @@ def report_for(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ticket_key(task: ImportTask) -> str:
-    return quote(task.reponame, safe="@:+-_.")
+    return naming.reponame_key(task.reponame)
 
 
 class Controller:
@@ -184,7 +184,7 @@ class Controller:
             if task is not None:
                 self.spool.remove_ticket(key=_ticket_key(task), build_id=build_id)
             elif result.get("reponame"):
-                self.spool.remove_ticket(key=quote(result["reponame"], safe="@:+-_."), build_id=build_id)
+                self.spool.remove_ticket(key=naming.reponame_key(result["reponame"]), build_id=build_id)
             self.spool.remove_result(build_id)
             self.awaiting.discard(build_id)
             self.attempts.pop(build_id, None)
@@ -241,10 +241,12 @@ class Controller:
 
     def _dispatch(self) -> None:
         now = self.clock()
+        running, limits = self.executor.running(), self.limits()
+        if len(running) >= limits.total:
+            return  # no free slot: skip walking a queue that may hold 100 000 tasks
         held = self.reported | self.awaiting | {b for b, t in self.retry_at.items() if t > now}
-        chosen = choose(
-            queue=list(self.queue.values()), running=self.executor.running(), limits=self.limits(), held=held
-        )
+        ordered = [t for t in self._ordered if t.build_id in self.queue]
+        chosen = choose(queue=ordered, running=running, limits=limits, held=held, presorted=True)
         for task in chosen:
             if self.settings.frontend.confirm_before_start:
                 try:

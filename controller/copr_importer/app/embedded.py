@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import signal
 from multiprocessing.process import BaseProcess
-from types import FrameType
 
 from ..adapters.outbox import Outbox
 from ..adapters.spool import Spool
@@ -28,15 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def _writer_child(settings: Settings) -> None:
-    stop = False
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    writer_main(settings, should_stop=lambda: stop)
+    with stop_on_signals() as should_stop:
+        writer_main(settings, should_stop=should_stop)
 
 
 class WriterProcess:

@@ -54,6 +54,8 @@ class KubernetesExecutor:
         self._changed = threading.Event()
         self._stopping = threading.Event()
         self._next_refresh = 0.0
+        self._config: dict[str, str] = {}  # the ConfigMap's data at the last refresh
+        self._shipped_template = default_template()  # read once, not per Job
         self._version = ""
         self._thread = threading.Thread(target=self._watch_loop, name="job-watch", daemon=True)
 
@@ -164,7 +166,9 @@ class KubernetesExecutor:
         if state.succeeded:
             return Outcome(task, EXIT_OK, "handed over", 0.0)
         message = self._message(state)
-        self._event(state, reason="ImportFailed", message=f"{state.reason}: {message}")
+        self._warn(
+            kind="Job", name=state.name, uid=state.uid, reason="ImportFailed", message=f"{state.reason}: {message}"
+        )
         if state.reason == "PodFailurePolicy":
             return Outcome(task, EXIT_BAD_INPUT, message, 0.0)
         if state.reason == "DeadlineExceeded":
@@ -178,13 +182,12 @@ class KubernetesExecutor:
         except ImporterError as exc:
             return f"{state.reason} (no termination message: {exc})"
 
-    def _event(self, state: JobState, *, reason: str, message: str) -> None:
+    def _warn(self, *, kind: str, name: str, uid: str, reason: str, message: str) -> None:
+        """Post a Warning Event; failing to post is logged, never fatal."""
         try:
-            self.kube.post_event(
-                kind="Job", name=state.name, uid=state.uid, reason=reason, message=message, warning=True
-            )
+            self.kube.post_event(kind=kind, name=name, uid=uid, reason=reason, message=message, warning=True)
         except ImporterError as exc:
-            log.warning("cannot post event for %s: %s", state.name, exc)
+            log.warning("cannot post event on %s %s: %s", kind, name, exc)
 
     def cancel(self, build_id: int) -> None:
         with self._lock:
@@ -224,18 +227,7 @@ class KubernetesExecutor:
             log.info("parallelism is now %d", update.value)
         if update.problem:
             log.warning("ConfigMap %s: %s", name, update.problem)
-            try:
-                self.kube.post_event(
-                    kind="ConfigMap",
-                    name=name,
-                    uid="",
-                    reason="InvalidParallelism",
-                    message=update.problem,
-                    warning=True,
-                )
-            except ImporterError as exc:
-                log.warning("cannot post event: %s", exc)
+            self._warn(kind="ConfigMap", name=name, uid="", reason="InvalidParallelism", message=update.problem)
 
     def _template(self) -> str:
-        override = getattr(self, "_config", {}).get(self.settings.kubernetes.template_key)
-        return override or default_template()
+        return self._config.get(self.settings.kubernetes.template_key) or self._shipped_template

@@ -9,6 +9,7 @@ Rendering is pure: the caller supplies the template text.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -29,6 +30,12 @@ MANAGED_SELECTOR = "app.kubernetes.io/managed-by=copr-importer-controller"
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled(template: str) -> jinja2.Template:
+    # Compiling costs milliseconds; the text changes only when the operator edits it.
+    return _ENV.from_string(template)
+
+
 def render_job(
     task: ImportTask, *, template: str, namespace: str, job: JobSettings, extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -41,7 +48,7 @@ def render_job(
         **(extra or {}),
     }
     try:
-        text = _ENV.from_string(template).render(context)
+        text = _compiled(template).render(context)
         body = yaml.safe_load(text)
     except (jinja2.TemplateError, yaml.YAMLError) as exc:
         raise ConfigError(f"Job template cannot be rendered: {exc}") from exc

@@ -21,6 +21,7 @@ __all__ = [
     "job_name",
     "lookaside_relpath",
     "package_key",
+    "reponame_key",
     "repo_relpath",
 ]
 
@@ -66,7 +67,12 @@ def lookaside_relpath(
 
 def package_key(*, owner: str, project: str, pkg: str) -> str:
     """One flat, filesystem-safe token naming a package (used for ordering tickets)."""
-    return quote(f"{owner}/{project}/{pkg}", safe="@:+-_.")
+    return reponame_key(f"{owner}/{project}/{pkg}")
+
+
+def reponame_key(reponame: str) -> str:
+    """:func:`package_key` of copr's ``owner/project/pkg`` reponame."""
+    return quote(reponame, safe="@:+-_.")
 
 
 def job_name(build_id: int, *, prefix: str = "import") -> str:

@@ -6,7 +6,6 @@ stub through Jobs whose pods run the real import step."""
 from __future__ import annotations
 
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from tests.support.frontend_stub import FrontendStub
 from tests.support.noderuntime import NodeRuntime
 from tests.support.pipeline import git
 from tests.support.srpms import binary_tarball
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -105,12 +105,13 @@ def deployment_for(
 
 
 def until(predicate: Callable[[], bool], *, timeout: float, what: str, runtime: NodeRuntime) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted(runtime.work.rglob("*.log")))
-            pytest.fail(f"timed out waiting for {what}; runtime errors: {runtime.errors}\n{logs}")
-        time.sleep(0.5)
+    """:func:`wait_until`, explaining a timeout with the runtime's errors and pod logs."""
+
+    def diagnostics() -> str:
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted(runtime.work.rglob("*.log")))
+        return f"runtime errors: {runtime.errors}\n{logs}"
+
+    wait_until(predicate, timeout=timeout, what=what, interval=0.5, diagnostics=diagnostics)
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from copr_importer.core.jobspec import render_job
 from copr_importer.core.task import ImportTask
 from copr_importer.settings import Settings, from_mapping
 from tests.cluster.conftest import ControlPlane
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -45,13 +45,6 @@ def set_parallelism(plane: ControlPlane, namespace: str, value: str) -> None:
         "create", "configmap", "copr-importer-settings", "-n", namespace, literal, "--dry-run=client", "-o", "yaml"
     )
     plane.kubectl("apply", "-f", "-", stdin=manifest)
-
-
-def until(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def collect(executor: KubernetesExecutor, count: int, *, timeout: float = 60) -> list[Outcome]:
@@ -88,17 +81,17 @@ def test_cap_comes_from_the_configmap_live(control_plane: ControlPlane, namespac
         # kwok runs the pods (the restricted namespace admitted them) and they succeed.
         outcomes = collect(executor, 2)
         assert sorted((o.task.build_id, o.exit_code) for o in outcomes) == [(1, 0), (2, 0)]
-        until(
+        wait_until(
             lambda: not client.BatchV1Api(kube.api_client).list_namespaced_job(namespace).items,
             timeout=30,
             what="finished jobs to be deleted",
         )
         set_parallelism(control_plane, namespace, "3")
-        until(lambda: executor.limits().total == 3, timeout=10, what="N=3 to be seen")
+        wait_until(lambda: executor.limits().total == 3, timeout=10, what="N=3 to be seen")
         set_parallelism(control_plane, namespace, "lots")
         time.sleep(1)
         assert executor.limits().total == 3  # the last good value stays
-        until(
+        wait_until(
             lambda: (
                 "InvalidParallelism"
                 in control_plane.kubectl(
@@ -137,7 +130,7 @@ def test_a_restarted_controller_adopts_and_reports_each_job_once(
         jobs = batch.list_namespaced_job(namespace).items
         return len(jobs) == 2 and all(j.status.succeeded for j in jobs)
 
-    until(complete, timeout=60, what="both jobs to complete")
+    wait_until(complete, timeout=60, what="both jobs to complete")
     second = KubernetesExecutor(settings=settings, kube=Kube(namespace=namespace, api_client=control_plane.api()))
     second.open()
     try:
@@ -188,7 +181,7 @@ def test_cancel_deletes_the_job(control_plane: ControlPlane, namespace: str, tmp
         executor.start(task(31))
         executor.cancel(31)
         assert executor.running() == []
-        until(
+        wait_until(
             lambda: not client.BatchV1Api(kube.api_client).list_namespaced_job(namespace).items,
             timeout=30,
             what="the canceled job to be deleted",

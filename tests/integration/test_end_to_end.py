@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,16 +14,10 @@ from tests.support.craft import CraftFile, craft_rpm
 from tests.support.frontend_stub import FrontendStub
 from tests.support.pipeline import cli, git
 from tests.support.srpms import binary_tarball
+from tests.support.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHA40 = 40
-
-
-def _wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_copr_frontend_end_to_end(frontend: FrontendStub, srpm_factory: Callable[..., Path], tmp_path: Path) -> None:
@@ -82,7 +75,7 @@ def test_copr_frontend_end_to_end(frontend: FrontendStub, srpm_factory: Callable
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_for(lambda: len(frontend.reports) >= 8, timeout=90, what="eight reports")
+        wait_until(lambda: len(frontend.reports) >= 8, timeout=90, what="eight reports", interval=0.1)
     finally:
         controller.send_signal(signal.SIGTERM)
         output = controller.communicate(timeout=30)[0].decode()

@@ -1,0 +1,60 @@
+"""The ``copr-importer`` command line.
+
+Each subcommand lives in its own module with a ``register(sub)`` function that adds
+its parser and sets ``func``. The deployment units:
+
+* ``run``          the controller; embedded by default (local workers + git-writer);
+* ``import-step``  one import, as a Kubernetes Job runs it;
+* ``git-writer``   the writer loop, as the sidecar runs it;
+* ``heartbeat``    a file-age probe.
+
+Exit codes: 0 success, 1 some imports failed (``run``), 2 a usage or settings error,
+65 bad input (``import-step``), 75 try again later, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from ..app.gitwriter import WriterBusy
+from ..errors import ImporterError
+from . import run, units
+
+__all__ = ["main"]
+
+_COMMANDS = (run, units)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="copr-importer", description="Copr-compatible dist-git importer")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in _COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        result: int = args.func(args)
+        return result
+    except WriterBusy as exc:
+        print(f"copr-importer: {exc}", file=sys.stderr)
+        return 75
+    except ImporterError as exc:
+        print(f"copr-importer: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

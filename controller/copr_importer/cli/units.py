@@ -1,0 +1,69 @@
+"""The deployment units' subcommands: ``import-step`` (a Job), ``git-writer`` (the sidecar), ``heartbeat`` (a probe)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..adapters.heartbeat import Heartbeat
+from ..adapters.heartbeat import age as heartbeat_age
+from ..adapters.spool import Spool
+from ..app.gitwriter import writer_main
+from ..app.importstep import run_step
+from ..app.stopping import stop_on_signals
+from ..core.task import MalformedTask, parse_task
+from .common import add_common, settings_from
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    step = sub.add_parser("import-step", help="run one import step (what a Job runs)")
+    add_common(step)
+    group = step.add_mutually_exclusive_group(required=True)
+    group.add_argument("--task-json", help="the task record as JSON")
+    group.add_argument("--task-file", type=Path, help="a file holding the task record")
+    step.add_argument(
+        "--termination-log", type=Path, help="write the outcome here too (Kubernetes: /dev/termination-log)"
+    )
+    step.set_defaults(func=_cmd_import_step)
+    writer = sub.add_parser("git-writer", help="run the git-writer loop (the sidecar)")
+    add_common(writer)
+    writer.add_argument("--heartbeat", type=Path, help="touch this file while the loop runs (liveness probe)")
+    writer.set_defaults(func=_cmd_git_writer)
+    beat = sub.add_parser("heartbeat", help="exit 0 if FILE was touched within --max-age seconds (a probe)")
+    beat.add_argument("--max-age", type=float, required=True)
+    beat.add_argument("file", type=Path)
+    beat.set_defaults(func=_cmd_heartbeat)
+
+
+def _cmd_import_step(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    raw = args.task_json if args.task_json is not None else args.task_file.read_text()
+    try:
+        task = parse_task(json.loads(raw))
+    except (ValueError, MalformedTask) as exc:
+        print(f"copr-importer: invalid task: {exc}", file=sys.stderr)
+        return 65
+    outcome = run_step(task, settings=settings, spool=Spool(settings.spool_root))
+    print(outcome.message, file=sys.stderr)
+    if args.termination_log is not None:
+        # The kubelet keeps at most 4096 bytes; the controller reads it from the pod.
+        args.termination_log.write_text(outcome.message[:4000])
+    return outcome.exit_code
+
+
+def _cmd_git_writer(args: argparse.Namespace) -> int:
+    with stop_on_signals() as should_stop:
+        writer_main(settings_from(args), should_stop=should_stop, heartbeat=Heartbeat(args.heartbeat))
+    return 0
+
+
+def _cmd_heartbeat(args: argparse.Namespace) -> int:
+    seconds = heartbeat_age(args.file)
+    if seconds > args.max_age:
+        print(f"{args.file}: last beat {seconds:.0f} s ago (limit {args.max_age:.0f} s)", file=sys.stderr)
+        return 1
+    return 0

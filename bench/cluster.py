@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from kubernetes import client, watch
 from tests.support.controlplane import REPO, ControlPlane, namespace_manifest, start_control_plane, stop_control_plane
 from tests.support.frontend_stub import FrontendStub
 
@@ -38,6 +39,7 @@ from copr_importer.adapters.spool import Spool
 from copr_importer.app.controller import Controller
 from copr_importer.app.kubeexec import KubernetesExecutor
 from copr_importer.app.localexec import Outcome
+from copr_importer.core.jobspec import BUILD_ID_LABEL, MANAGED_SELECTOR
 from copr_importer.settings import Settings, from_mapping
 
 
@@ -99,10 +101,12 @@ class Instrumented(KubernetesExecutor):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.dispatched: dict[int, float] = {}
         self.created: dict[int, float] = {}
         self.finished: dict[int, float] = {}
 
     def start(self, task: Any) -> None:
+        self.dispatched[task.build_id] = time.monotonic()
         super().start(task)
         self.created[task.build_id] = time.monotonic()
 
@@ -111,6 +115,86 @@ class Instrumented(KubernetesExecutor):
         for outcome in outcomes:
             self.finished.setdefault(outcome.task.build_id, time.monotonic())
         return outcomes
+
+
+class PhaseWatch:
+    """Watches the namespace's pods and Jobs and records when each import reached each phase.
+
+    Timestamps are this process's monotonic clock at the watch event, so they are
+    comparable with :class:`Instrumented`'s (the API's own timestamps have one-second
+    resolution, too coarse for a cycle of a few seconds).
+    """
+
+    def __init__(self, plane: ControlPlane, namespace: str) -> None:
+        self.plane, self.namespace = plane, namespace
+        self.seen: dict[str, dict[int, float]] = {"pod_created": {}, "pod_running": {}, "pod_done": {}, "job_done": {}}
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._pods, daemon=True),
+            threading.Thread(target=self._jobs, daemon=True),
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _mark(self, phase: str, labels: dict[str, str] | None) -> None:
+        build_id = int((labels or {}).get(BUILD_ID_LABEL, "0"))
+        self.seen[phase].setdefault(build_id, time.monotonic())
+
+    def _pods(self) -> None:
+        api = client.CoreV1Api(self.plane.api())
+        for pod in self._stream(api.list_namespaced_pod):
+            self._mark("pod_created", pod.metadata.labels)
+            if pod.status.phase == "Running":
+                self._mark("pod_running", pod.metadata.labels)
+            if pod.status.phase in ("Succeeded", "Failed"):
+                self._mark("pod_done", pod.metadata.labels)
+
+    def _jobs(self) -> None:
+        api = client.BatchV1Api(self.plane.api())
+        for job in self._stream(api.list_namespaced_job):
+            conditions = job.status.conditions or []
+            if any(c.type in ("Complete", "Failed") and c.status == "True" for c in conditions):
+                self._mark("job_done", job.metadata.labels)
+
+    def _stream(self, lister: Any) -> Any:
+        try:
+            for event in watch.Watch().stream(
+                lister, self.namespace, label_selector=MANAGED_SELECTOR, timeout_seconds=3600
+            ):
+                if self._stop.is_set():
+                    return
+                yield event["object"]
+        except Exception:  # the namespace goes away at the end of a run
+            return
+
+    def medians(self, executor: Instrumented) -> dict[str, float]:
+        """Median time of each step of the cycle, each over the imports seen at both of its ends."""
+        seen = self.seen
+        steps = [
+            ("create_call", executor.created, "pod_created", seen["pod_created"]),
+            ("pod_created", seen["pod_created"], "pod_running", seen["pod_running"]),
+            ("pod_running", seen["pod_running"], "pod_done", seen["pod_done"]),
+            ("pod_done", seen["pod_done"], "outcome", executor.finished),
+            # For comparison: when the job controller marks the Job finished (if seen before our delete).
+            ("pod_done", seen["pod_done"], "job_done", seen["job_done"]),
+        ]
+        medians: dict[str, float] = {}
+        for before, t0, after, t1 in steps:
+            ids = t0.keys() & t1.keys()
+            if ids:
+                medians[f"{before}->{after}"] = round(statistics.median(t1[i] - t0[i] for i in ids), 3)
+        # A slot is idle from an outcome until the next create that refills it.
+        creates = sorted(executor.created.values())
+        gaps = [min((c for c in creates if c >= t), default=t) - t for t in sorted(executor.finished.values())]
+        refills = [g for g in gaps if g > 0]
+        if refills:
+            medians["outcome->next_create"] = round(statistics.median(refills), 3)
+        return medians
 
 
 def run_controller(settings: Settings, executor: Instrumented, frontend: FrontendStub, *, until: Any) -> None:
@@ -143,9 +227,12 @@ def utilization(plane: ControlPlane, tmp: Path, *, limit: int, duration: float, 
         settings = settings_for(tmp, namespace, frontend)
         kube = Kube(namespace=namespace, api_client=plane.api())
         executor = Instrumented(settings=settings, kube=kube)
+        phases = PhaseWatch(plane, namespace)
+        phases.start()
         executor.open()
         run_controller(settings, executor, frontend, until=lambda: len(executor.finished) >= count)
         executor.close()
+        phases.stop()
         start, end = min(executor.created.values()), max(executor.finished.values())
         throughput = count / (end - start)
         return {
@@ -156,6 +243,7 @@ def utilization(plane: ControlPlane, tmp: Path, *, limit: int, duration: float, 
             "imports_per_s": round(throughput, 2),
             "slot_utilization": round(throughput / (limit / duration), 3),
             "api_requests_per_import": round(kube.requests / count, 2),
+            "phase_medians_s": phases.medians(executor),
         }
     finally:
         frontend.stop()
@@ -187,17 +275,26 @@ def pickup(plane: ControlPlane, tmp: Path, *, samples: int) -> dict[str, Any]:
         feeder.join()
         executor.close()
         latencies = sorted(executor.created[b] - appeared[b] for b in appeared)
-        p99 = latencies[min(len(latencies) - 1, round(0.99 * len(latencies)) - 1)]
+        to_dispatch = sorted(executor.dispatched[b] - appeared[b] for b in appeared)
+        create_calls = sorted(executor.created[b] - executor.dispatched[b] for b in appeared)
         return {
             "samples": samples,
             "poll_interval_s": settings.frontend.poll_interval,
             "pickup_p50_s": round(statistics.median(latencies), 3),
-            "pickup_p99_s": round(p99, 3),
+            "pickup_p99_s": round(_p99(latencies), 3),
             "pickup_max_s": round(latencies[-1], 3),
+            "visible_to_dispatch_p50_s": round(statistics.median(to_dispatch), 3),
+            "visible_to_dispatch_p99_s": round(_p99(to_dispatch), 3),
+            "create_call_p50_s": round(statistics.median(create_calls), 3),
+            "create_call_p99_s": round(_p99(create_calls), 3),
         }
     finally:
         frontend.stop()
         plane.kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+def _p99(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, round(0.99 * len(ordered)) - 1)]
 
 
 def memory(plane: ControlPlane, tmp: Path, *, pending: int) -> dict[str, Any]:
@@ -252,18 +349,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="imports per run = N * rounds")
     parser.add_argument("--pickup-samples", type=int, default=100)
     parser.add_argument("--pending", type=int, default=10_000)
+    parser.add_argument("--only", choices=["utilization", "pickup", "memory"], action="append", help="run only these")
     args = parser.parse_args()
+    only = set(args.only or ["utilization", "pickup", "memory"])
     logging.basicConfig(level=logging.WARNING)
     plane = start_control_plane()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for limit in args.limits:
+            for limit in args.limits if "utilization" in only else []:
                 print(
                     json.dumps(utilization(plane, Path(tmp), limit=limit, duration=args.duration, rounds=args.rounds)),
                     flush=True,
                 )
-            print(json.dumps(pickup(plane, Path(tmp), samples=args.pickup_samples)), flush=True)
-            print(json.dumps(memory(plane, Path(tmp), pending=args.pending)), flush=True)
+            if "pickup" in only:
+                print(json.dumps(pickup(plane, Path(tmp), samples=args.pickup_samples)), flush=True)
+            if "memory" in only:
+                print(json.dumps(memory(plane, Path(tmp), pending=args.pending)), flush=True)
     finally:
         stop_control_plane(plane)
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
 
+from copr_importer.adapters.frontend import CoprFrontend
 from copr_importer.adapters.jobtemplate import default_template
 from copr_importer.adapters.kube import Kube
+from copr_importer.adapters.outbox import Outbox
+from copr_importer.adapters.spool import Spool
+from copr_importer.app.controller import Controller
 from copr_importer.app.kubeexec import KubernetesExecutor
 from copr_importer.app.localexec import Outcome
 from copr_importer.core.admission import choose
@@ -17,6 +23,7 @@ from copr_importer.core.jobspec import render_job
 from copr_importer.core.task import ImportTask
 from copr_importer.settings import Settings, from_mapping
 from tests.cluster.conftest import ControlPlane
+from tests.support.frontend_stub import FrontendStub
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -43,6 +50,22 @@ def set_parallelism(plane: ControlPlane, namespace: str, value: str) -> None:
     literal = f"--from-literal=parallelism={value}"
     manifest = plane.kubectl(
         "create", "configmap", "copr-importer-settings", "-n", namespace, literal, "--dry-run=client", "-o", "yaml"
+    )
+    plane.kubectl("apply", "-f", "-", stdin=manifest)
+
+
+def apply_template(plane: ControlPlane, namespace: str, template: str, *, parallelism: int = 5) -> None:
+    manifest = plane.kubectl(
+        "create",
+        "configmap",
+        "copr-importer-settings",
+        "-n",
+        namespace,
+        f"--from-literal=parallelism={parallelism}",
+        f"--from-literal=job-template={template}",
+        "--dry-run=client",
+        "-o",
+        "yaml",
     )
     plane.kubectl("apply", "-f", "-", stdin=manifest)
 
@@ -147,19 +170,7 @@ def test_the_job_template_can_be_replaced_from_the_configmap(
     control_plane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
     template = default_template().replace("  annotations:\n", '  annotations:\n    example.org/custom: "yes"\n', 1)
-    manifest = control_plane.kubectl(
-        "create",
-        "configmap",
-        "copr-importer-settings",
-        "-n",
-        namespace,
-        "--from-literal=parallelism=1",
-        f"--from-literal=job-template={template}",
-        "--dry-run=client",
-        "-o",
-        "yaml",
-    )
-    control_plane.kubectl("apply", "-f", "-", stdin=manifest)
+    apply_template(control_plane, namespace, template, parallelism=1)
     kube = Kube(namespace=namespace, api_client=control_plane.api())
     executor = KubernetesExecutor(settings=settings_for(tmp_path, namespace), kube=kube)
     executor.open()
@@ -188,3 +199,116 @@ def test_cancel_deletes_the_job(control_plane: ControlPlane, namespace: str, tmp
         )
     finally:
         executor.close()
+
+
+class KeepingKube(Kube):
+    """Leaves decided Jobs in place, so that the test can look at them afterwards."""
+
+    def delete_job(self, name: str) -> None:
+        pass
+
+
+def test_a_succeeded_pod_decides_before_its_job_completes(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    # Two completions: after the first pod succeeds the Job is still far from Complete.
+    apply_template(control_plane, namespace, default_template().replace("\nspec:\n", "\nspec:\n  completions: 2\n", 1))
+    kube = KeepingKube(namespace=namespace, api_client=control_plane.api())
+    executor = KubernetesExecutor(settings=settings_for(tmp_path, namespace), kube=kube)
+    executor.open()
+    try:
+        executor.limits()  # reads the template
+        executor.start(task(41))
+        [outcome] = collect(executor, 1)
+        job = client.BatchV1Api(kube.api_client).read_namespaced_job("import-41", namespace)
+        assert outcome.exit_code == 0
+        assert executor.running() == []
+        assert not any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or [])
+    finally:
+        executor.close()
+
+
+def test_a_bad_input_pod_fails_the_import_with_its_message(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    # kwok ends pods labelled bad-input with exit code 65 and a termination message.
+    template = default_template().replace(
+        "    metadata:\n      labels: *labels\n",
+        "    metadata:\n      labels:\n        <<: *labels\n        test.local/outcome: bad-input\n",
+        1,
+    )
+    apply_template(control_plane, namespace, template)
+    kube = Kube(namespace=namespace, api_client=control_plane.api())
+    executor = KubernetesExecutor(settings=settings_for(tmp_path, namespace), kube=kube)
+    executor.open()
+    try:
+        executor.limits()
+        executor.start(task(42))
+        [outcome] = collect(executor, 1)
+        assert (outcome.exit_code, outcome.message) == (65, "bad input: kwok says so")
+        events = client.CoreV1Api(kube.api_client).list_namespaced_event(namespace).items
+        assert any(e.reason == "ImportFailed" and "kwok says so" in e.message for e in events)
+    finally:
+        executor.close()
+
+
+class Counting(KubernetesExecutor):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.starts: Counter[int] = Counter()
+
+    def start(self, task: ImportTask) -> None:
+        self.starts[task.build_id] += 1
+        super().start(task)
+
+
+def test_the_controller_starts_each_task_once_while_jobs_end_around_it(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    # Short Jobs ending while the controller dispatches: a Job decided by the watch
+    # between the controller's poll and its dispatch must not look free to start again.
+    set_parallelism(control_plane, namespace, "20")
+    frontend = FrontendStub(password="pw")
+    frontend.queue.extend(
+        {
+            "build_id": i,
+            "owner": "alice",
+            "project": "demo",
+            "branches": ["f43"],
+            "pkg_name": f"pkg{i}",
+            "srpm_url": "http://127.0.0.1:9/x.src.rpm",
+            "sandbox": f"alice/demo--{i}",
+            "background": False,
+        }
+        for i in range(1, 31)
+    )
+    frontend.start()
+    settings = from_mapping(
+        {
+            "data_dir": str(tmp_path),
+            "frontend": {"base_url": frontend.url, "password": "pw", "poll_interval": 0.2},
+            "kubernetes": {"namespace": namespace},
+            "executor": {"per_owner": None, "per_sandbox": None},
+        }
+    )
+    executor = Counting(settings=settings, kube=Kube(namespace=namespace, api_client=control_plane.api()))
+    controller = Controller(
+        settings=settings,
+        source=CoprFrontend(settings.frontend),
+        executor=executor,
+        spool=Spool(settings.spool_root),
+        outbox=Outbox(settings.data_dir / "outbox"),
+        limits=executor.limits,
+    )
+    executor.open()
+    try:
+        deadline = time.monotonic() + 120
+        while len(controller.awaiting) < 30:  # kwok runs no import step: every success stays awaiting
+            assert time.monotonic() < deadline, f"{len(controller.awaiting)} of 30 imports ended"
+            controller.tick()
+            executor.wait(0.02)
+        assert sorted(executor.starts) == list(range(1, 31))
+        assert {b: n for b, n in executor.starts.items() if n > 1} == {}
+    finally:
+        executor.close()
+        frontend.stop()

@@ -1,7 +1,9 @@
 """The Kubernetes API: the only module that imports the official client.
 
 It exposes the few calls the controller needs and speaks plain values
-(:class:`JobState`, dicts), so a change of client touches one file.  API errors
+(:class:`JobState`, :class:`PodState`, dicts), so a change of client touches one
+file.  Jobs and their pods are listed and watched the same way: objects without
+our build-id label become ``None``.  API errors
 are mapped onto the exception tree: 409 is :class:`Conflict` (create means
 adopt), 410 is :class:`Expired` (list again), 5xx and 429 are transient, other
 4xx permanent.
@@ -10,9 +12,9 @@ adopt), 410 is :class:`Expired` (list again), 5xx and 429 are transient, other
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import urllib3
 from kubernetes import client, config, watch
@@ -21,7 +23,12 @@ from kubernetes.client.exceptions import ApiException
 from ..core.jobspec import BUILD_ID_LABEL, MANAGED_SELECTOR
 from ..errors import ImporterError, PermanentError, TransientError
 
-__all__ = ["Conflict", "Expired", "JobState", "Kube"]
+__all__ = ["Conflict", "Expired", "JobState", "Kube", "PodState", "WatchEvent"]
+
+
+T = TypeVar("T")
+# (event type, the object's state or None for a bookmark or a foreign object, resourceVersion)
+WatchEvent = tuple[str, T | None, str]
 
 
 class Conflict(ImporterError):
@@ -57,10 +64,38 @@ class JobState:
     reason: str  # the Failed condition's reason, e.g. PodFailurePolicy, DeadlineExceeded
 
 
+@dataclass(frozen=True, slots=True)
+class PodState:
+    """An import pod, as far as its outcome goes."""
+
+    name: str
+    build_id: int
+    phase: str  # Pending, Running, Succeeded, Failed, Unknown
+    exit_code: int | None  # the first terminated container's, once there is one
+    message: str  # its termination message
+
+
+def _build_id(obj: Any) -> int | None:
+    raw_id = (obj.metadata.labels or {}).get(BUILD_ID_LABEL, "")
+    return int(raw_id) if raw_id.isdigit() else None
+
+
+def _pod_state(pod: Any) -> PodState | None:
+    build_id = _build_id(pod)
+    if build_id is None:
+        return None
+    exit_code, message = None, ""
+    for status in pod.status.container_statuses or []:
+        terminated = status.state.terminated if status.state else None
+        if terminated is not None:
+            exit_code, message = terminated.exit_code, str(terminated.message or "")
+            break
+    return PodState(pod.metadata.name, build_id, pod.status.phase or "Unknown", exit_code, message)
+
+
 def _job_state(job: Any) -> JobState | None:
-    labels = job.metadata.labels or {}
-    raw_id = labels.get(BUILD_ID_LABEL, "")
-    if not raw_id.isdigit():
+    build_id = _build_id(job)
+    if build_id is None:
         return None
     status = job.status
     conditions = {c.type: c for c in (status.conditions or []) if c.status == "True"}
@@ -68,7 +103,7 @@ def _job_state(job: Any) -> JobState | None:
     return JobState(
         name=job.metadata.name,
         uid=job.metadata.uid,
-        build_id=int(raw_id),
+        build_id=build_id,
         annotations=dict(job.metadata.annotations or {}),
         active=status.active or 0,
         finished="Complete" in conditions or failed is not None,
@@ -108,15 +143,31 @@ class Kube:
             raise TransientError(f"Kubernetes API unreachable: {exc}") from exc
 
     def list_jobs(self) -> tuple[list[JobState], str]:
-        result = self._call(self.batch.list_namespaced_job, self.namespace, label_selector=MANAGED_SELECTOR)
-        states = [s for s in (_job_state(j) for j in result.items) if s is not None]
+        return self._list(self.batch.list_namespaced_job, _job_state)
+
+    def list_pods(self) -> tuple[list[PodState], str]:
+        return self._list(self.core.list_namespaced_pod, _pod_state)
+
+    def watch_jobs(self, *, resource_version: str, timeout: int) -> Iterator[WatchEvent[JobState]]:
+        """Yield (event type, state, resourceVersion) until the server ends the watch."""
+        lister = self.batch.list_namespaced_job
+        return self._watch(lister, _job_state, resource_version=resource_version, timeout=timeout)
+
+    def watch_pods(self, *, resource_version: str, timeout: int) -> Iterator[WatchEvent[PodState]]:
+        lister = self.core.list_namespaced_pod
+        return self._watch(lister, _pod_state, resource_version=resource_version, timeout=timeout)
+
+    def _list(self, lister: Any, convert: Callable[[Any], T | None]) -> tuple[list[T], str]:
+        result = self._call(lister, self.namespace, label_selector=MANAGED_SELECTOR)
+        states = [s for s in (convert(item) for item in result.items) if s is not None]
         return states, result.metadata.resource_version
 
-    def watch_jobs(self, *, resource_version: str, timeout: int) -> Iterator[tuple[str, JobState | None, str]]:
-        """Yield (event type, state, resourceVersion) until the server ends the watch."""
+    def _watch(
+        self, lister: Any, convert: Callable[[Any], T | None], *, resource_version: str, timeout: int
+    ) -> Iterator[WatchEvent[T]]:
         self.requests += 1
         stream = watch.Watch().stream(
-            self.batch.list_namespaced_job,
+            lister,
             self.namespace,
             label_selector=MANAGED_SELECTOR,
             resource_version=resource_version,
@@ -135,11 +186,11 @@ class Kube:
                     meta = obj.get("metadata", {}) if isinstance(obj, dict) else obj.metadata.to_dict()
                     yield kind, None, str(meta.get("resourceVersion") or meta.get("resource_version"))
                     continue
-                yield kind, _job_state(obj), obj.metadata.resource_version
+                yield kind, convert(obj), obj.metadata.resource_version
         except ApiException as exc:
             raise _mapped(exc) from None
         except (OSError, urllib3.exceptions.HTTPError) as exc:
-            raise TransientError(f"job watch interrupted: {exc}") from exc
+            raise TransientError(f"watch interrupted: {exc}") from exc
 
     def create_job(self, body: dict[str, Any], *, dry_run: bool = False) -> None:
         extra = {"dry_run": "All"} if dry_run else {}
@@ -161,16 +212,6 @@ class Kube:
                 return None
             raise
         return dict(cm.data or {})
-
-    def termination_message(self, job_name: str) -> str:
-        """The import container's termination message, from the Job's newest pod."""
-        pods = self._call(self.core.list_namespaced_pod, self.namespace, label_selector=f"job-name={job_name}").items
-        for pod in sorted(pods, key=lambda p: p.metadata.creation_timestamp, reverse=True):
-            for status in pod.status.container_statuses or []:
-                terminated = status.state.terminated if status.state else None
-                if terminated is not None and terminated.message:
-                    return str(terminated.message)
-        return ""
 
     def post_event(self, *, kind: str, name: str, uid: str, reason: str, message: str, warning: bool) -> None:
         now = datetime.datetime.now(datetime.UTC)

@@ -1,14 +1,20 @@
 """The Kubernetes executor: each import step runs as a Job, at most N at a time.
 
-* The view of the cluster is a list followed by a watch from the list's
-  resourceVersion (bookmarks on, client-side timeouts), relisting on 410.  Running
-  imports are counted from that view, never from a counter of our own; a Job
-  just created counts at once and is confirmed by the watch.
+* The view of the cluster comes from two reflectors (list, then watch from the
+  list's resourceVersion with bookmarks and client-side timeouts, relisting on
+  410): one for the Jobs, one for their pods.  Running imports are counted from
+  that view, never from a counter of our own; a Job just created counts at once
+  and is confirmed by the watch.
+* The pods give the outcome early.  The job controller marks a Job finished about
+  a second after its pod ended (it batches pod updates), so a pod that succeeded,
+  or failed with the bad-input exit code (which the pod failure policy turns into
+  FailJob), decides the import at once and frees its slot.  Any other pod failure
+  waits for the Job, which may retry.
 * ``start`` renders the task's Job and creates it; 409 means the Job exists
   (a restarted controller) and is adopted.
-* A finished Job becomes an :class:`Outcome` once (succeeded: 0; FailJob by the
+* A decided import becomes an :class:`Outcome` once (succeeded: 0; FailJob by the
   pod failure policy: bad input; deadline or backoff: transient), gets an Event
-  when it failed, and is then deleted with propagation Background.  Finished
+  when it failed, and its Job is then deleted with propagation Background.  Finished
   Jobs still present after a restart are therefore exactly the unreported ones.
 * N comes from a ConfigMap key through :class:`LiveLimit`, re-read every
   ``refresh`` seconds; an invalid value keeps the last good one and posts a
@@ -22,7 +28,7 @@ import threading
 import time
 
 from ..adapters.jobtemplate import default_template
-from ..adapters.kube import Conflict, Expired, JobState, Kube
+from ..adapters.kube import Conflict, JobState, Kube, PodState
 from ..core.admission import Limits
 from ..core.jobspec import render_job
 from ..core.livelimit import LiveLimit
@@ -31,6 +37,7 @@ from ..errors import ImporterError
 from ..settings import Settings
 from .importstep import EXIT_BAD_INPUT, EXIT_OK, EXIT_TRANSIENT
 from .localexec import Outcome
+from .reflector import Reflector
 
 __all__ = ["KubernetesExecutor"]
 
@@ -47,71 +54,85 @@ class KubernetesExecutor:
         self.refresh = refresh
         self.live = LiveLimit(settings.executor.workers)
         self._jobs: dict[int, JobState] = {}
+        self._ended: dict[int, PodState] = {}  # the latest pod of each import that ended
         self._tasks: dict[int, ImportTask] = {}
-        self._reported: set[int] = set()
-        self._canceled: set[int] = set()  # deleted by us; no longer a running import
+        self._reported: set[int] = set()  # outcome handed out, or canceled: the slot is free
         self._lock = threading.Lock()
         self._changed = threading.Event()
-        self._stopping = threading.Event()
         self._next_refresh = 0.0
         self._config: dict[str, str] = {}  # the ConfigMap's data at the last refresh
         self._shipped_template = default_template()  # read once, not per Job
-        self._version = ""
-        self._thread = threading.Thread(target=self._watch_loop, name="job-watch", daemon=True)
+        timeout = settings.kubernetes.watch_timeout
+        self._reflectors: tuple[Reflector[JobState], Reflector[PodState]] = (
+            Reflector(
+                name="job",
+                lister=kube.list_jobs,
+                watcher=lambda version: kube.watch_jobs(resource_version=version, timeout=timeout),
+                reset=self._reset_jobs,
+                apply=self._apply_job,
+            ),
+            Reflector(
+                name="pod",
+                lister=kube.list_pods,
+                watcher=lambda version: kube.watch_pods(resource_version=version, timeout=timeout),
+                reset=self._reset_pods,
+                apply=self._apply_pod,
+            ),
+        )
 
     # --- cluster view -------------------------------------------------------
 
     def open(self) -> None:
-        """List once (so the first tick sees adopted Jobs), then watch in the background."""
-        self._relist()
-        self._thread.start()
+        """List once (so the first tick sees adopted Jobs and their pods), then watch in the background."""
+        for reflector in self._reflectors:
+            reflector.open()
 
     def close(self) -> None:
-        self._stopping.set()
+        for reflector in self._reflectors:
+            reflector.close()
 
-    def _relist(self) -> None:
-        states, self._version = self.kube.list_jobs()
+    def _reset_jobs(self, states: list[JobState]) -> None:
         with self._lock:
             self._jobs = {s.build_id: s for s in states}
         self._changed.set()
 
-    def _watch_loop(self) -> None:
-        delay = 1.0
-        while not self._stopping.is_set():
-            try:
-                timeout = self.settings.kubernetes.watch_timeout
-                for kind, state, version in self.kube.watch_jobs(resource_version=self._version, timeout=timeout):
-                    self._version = version
-                    if state is not None:
-                        self._apply(kind, state)
-                    if self._stopping.is_set():
-                        return
-                delay = 1.0
-            except Expired:
-                log.info("job watch expired; listing again")
-                self._relist_quietly()
-            except Exception as exc:
-                log.warning("job watch failed (%s); listing again in %.0f s", exc, delay)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, 30.0)
-                self._relist_quietly()
-
-    def _relist_quietly(self) -> None:
-        try:
-            self._relist()
-        except ImporterError as exc:
-            log.warning("cannot list jobs: %s", exc)
-
-    def _apply(self, kind: str, state: JobState) -> None:
+    def _apply_job(self, kind: str, state: JobState) -> None:
         with self._lock:
             if kind == "DELETED":
                 self._jobs.pop(state.build_id, None)
                 self._reported.discard(state.build_id)
-                self._canceled.discard(state.build_id)
                 self._tasks.pop(state.build_id, None)
             else:
                 self._jobs[state.build_id] = state
         self._changed.set()
+
+    def _reset_pods(self, pods: list[PodState]) -> None:
+        with self._lock:
+            self._ended = {}
+            for pod in pods:
+                self._note_ended(pod)
+        self._changed.set()
+
+    def _apply_pod(self, kind: str, pod: PodState) -> None:
+        with self._lock:
+            if kind == "DELETED":
+                if pod.build_id not in self._jobs:  # late events of a Job already gone
+                    self._ended.pop(pod.build_id, None)
+                return
+            self._note_ended(pod)
+        self._changed.set()
+
+    def _note_ended(self, pod: PodState) -> None:
+        """Keep the latest ended pod of each import; one that decided it is never replaced."""
+        if pod.phase not in ("Succeeded", "Failed"):
+            return
+        known = self._ended.get(pod.build_id)
+        if known is None or not _decides(known):
+            self._ended[pod.build_id] = pod
+
+    def _decided(self, state: JobState) -> bool:
+        pod = self._ended.get(state.build_id)
+        return state.finished or (pod is not None and _decides(pod))
 
     # --- executor interface -------------------------------------------------
 
@@ -128,10 +149,14 @@ class KubernetesExecutor:
             self._jobs.setdefault(task.build_id, provisional)
 
     def running(self) -> list[ImportTask]:
+        """Imports that hold a slot: every Job whose outcome :meth:`poll` has not handed out, nor canceled.
+
+        A decided Job keeps its slot until then: the watch may decide it between the
+        controller's ``poll`` and its dispatch, and the task must not look free to
+        start again.
+        """
         with self._lock:
-            return [
-                self._task_for(s) for s in self._jobs.values() if not s.finished and s.build_id not in self._canceled
-            ]
+            return [self._task_for(s) for s in self._jobs.values() if s.build_id not in self._reported]
 
     def _task_for(self, state: JobState) -> ImportTask:
         known = self._tasks.get(state.build_id)
@@ -151,36 +176,30 @@ class KubernetesExecutor:
 
     def poll(self) -> list[Outcome]:
         with self._lock:
-            done = [s for s in self._jobs.values() if s.finished and s.build_id not in self._reported]
-            self._reported.update(s.build_id for s in done)
-        outcomes = [self._outcome(state) for state in done]
-        for state in done:
+            done = [(s, self._ended.get(s.build_id)) for s in self._jobs.values() if self._decided(s)]
+            done = [(s, pod) for s, pod in done if s.build_id not in self._reported]
+            self._reported.update(s.build_id for s, _ in done)
+        outcomes = [self._outcome(state, pod) for state, pod in done]
+        for state, _ in done:
             try:
                 self.kube.delete_job(state.name)
             except ImporterError as exc:
                 log.warning("cannot delete job %s: %s", state.name, exc)
         return outcomes
 
-    def _outcome(self, state: JobState) -> Outcome:
+    def _outcome(self, state: JobState, pod: PodState | None) -> Outcome:
         task = self._task_for(state)
-        if state.succeeded:
+        if state.succeeded or (pod is not None and pod.phase == "Succeeded"):
             return Outcome(task, EXIT_OK, "handed over", 0.0)
-        message = self._message(state)
-        self._warn(
-            kind="Job", name=state.name, uid=state.uid, reason="ImportFailed", message=f"{state.reason}: {message}"
-        )
-        if state.reason == "PodFailurePolicy":
+        message = (pod.message if pod is not None else "") or state.reason or "no termination message"
+        reason = "PodFailurePolicy" if pod is not None and _decides(pod) else state.reason
+        self._warn(kind="Job", name=state.name, uid=state.uid, reason="ImportFailed", message=f"{reason}: {message}")
+        if reason == "PodFailurePolicy":
             return Outcome(task, EXIT_BAD_INPUT, message, 0.0)
-        if state.reason == "DeadlineExceeded":
+        if reason == "DeadlineExceeded":
             limit = self.settings.job.active_deadline_seconds
             return Outcome(task, EXIT_TRANSIENT, f"import_timeout_exceeded: killed after {limit} s", 0.0)
-        return Outcome(task, EXIT_TRANSIENT, f"job failed ({state.reason}): {message}", 0.0)
-
-    def _message(self, state: JobState) -> str:
-        try:
-            return self.kube.termination_message(state.name) or state.reason
-        except ImporterError as exc:
-            return f"{state.reason} (no termination message: {exc})"
+        return Outcome(task, EXIT_TRANSIENT, f"job failed ({reason}): {message}", 0.0)
 
     def _warn(self, *, kind: str, name: str, uid: str, reason: str, message: str) -> None:
         """Post a Warning Event; failing to post is logged, never fatal."""
@@ -194,7 +213,6 @@ class KubernetesExecutor:
             state = self._jobs.get(build_id)
             if state is not None:
                 # Until the watch reports the deletion, events may still show the Job active.
-                self._canceled.add(build_id)
                 self._reported.add(build_id)
         if state is not None:
             self.kube.delete_job(state.name)
@@ -231,3 +249,8 @@ class KubernetesExecutor:
 
     def _template(self) -> str:
         return self._config.get(self.settings.kubernetes.template_key) or self._shipped_template
+
+
+def _decides(pod: PodState) -> bool:
+    """A pod decides its import when it succeeded, or failed with the bad-input exit code (FailJob)."""
+    return pod.phase == "Succeeded" or (pod.phase == "Failed" and pod.exit_code == EXIT_BAD_INPUT)

@@ -29,6 +29,19 @@ __all__ = ["list_files", "list_flat", "measure", "remove_empty_dirs", "remove_fi
 log = logging.getLogger(__name__)
 
 
+def _lstat(path: str) -> os.stat_result | None:
+    """lstat, or None for a file removed since its directory was read (an import or
+    another lifecycle run works on the same volume)."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
+
+
 def list_flat(root: Path) -> list[FileFacts]:
     """The regular files directly in ``root`` (none when it does not exist)."""
     try:
@@ -37,8 +50,8 @@ def list_flat(root: Path) -> list[FileFacts]:
         return []
     files = []
     for entry in entries:
-        st = entry.stat(follow_symlinks=False)
-        if stat.S_ISREG(st.st_mode):
+        st = _lstat(entry.path)
+        if st is not None and stat.S_ISREG(st.st_mode):
             files.append(FileFacts(entry.name, st.st_size, st.st_mtime))
     return files
 
@@ -49,8 +62,8 @@ def list_files(root: Path) -> list[FileFacts]:
     for folder, _dirs, names in os.walk(root):
         for name in names:
             path = os.path.join(folder, name)
-            st = os.lstat(path)
-            if stat.S_ISREG(st.st_mode):
+            st = _lstat(path)
+            if st is not None and stat.S_ISREG(st.st_mode):
                 files.append(FileFacts(os.path.relpath(path, root).replace(os.sep, "/"), st.st_size, st.st_mtime))
     return files
 
@@ -65,15 +78,17 @@ def subdirectories(root: Path) -> list[str]:
 
 def measure(roots: Iterable[Path]) -> tuple[float, int]:
     """The newest mtime of anything under ``roots`` (directories too) and the bytes of their
-    files, each inode counted once.  Missing roots contribute nothing."""
+    files, each inode counted once.  Missing roots contribute nothing.  An unreadable
+    directory raises OSError: it could hide a recent change."""
     newest, total, seen = 0.0, 0, set[tuple[int, int]]()
     for root in roots:
         if not root.exists():
             continue
-        for folder, dirs, names in os.walk(root):
-            newest = max(newest, os.lstat(folder).st_mtime)
-            for name in [*names, *dirs]:
-                st = os.lstat(os.path.join(folder, name))
+        for folder, dirs, names in os.walk(root, onerror=_raise):
+            for path in [folder, *(os.path.join(folder, n) for n in [*names, *dirs])]:
+                st = _lstat(path)
+                if st is None:
+                    continue
                 newest = max(newest, st.st_mtime)
                 if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
                     seen.add((st.st_dev, st.st_ino))

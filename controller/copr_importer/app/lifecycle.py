@@ -205,7 +205,11 @@ def prune_projects(
         if not any(r.is_dir() for r in roots):
             report.note(f"{owner}/{project}: nothing on disk")
             continue
-        newest, size = inventory.measure(roots)
+        try:
+            newest, size = inventory.measure(roots)
+        except OSError as exc:
+            report.note(f"{owner}/{project}: skipped, cannot read it all ({exc})")
+            continue
         facts = ProjectFacts(owner, project, newest, size)
         state: ProjectState | None = None
         if not within_guard(facts, now=now, guard_days=guard):
@@ -216,13 +220,22 @@ def prune_projects(
             continue
         removal = Removal(f"{owner}/{project}", size, (now - newest) / DAY)
         if apply:
-            for root in roots:
-                if root.is_dir():
-                    inventory.remove_tree(root)
-                    inventory.remove_empty_dirs(root.parent, stop=root.parent.parent)
-            removal.removed = True
+            removal.removed = _remove_project(report, roots)
         report.removals.append(removal)
     return report
+
+
+def _remove_project(report: Report, roots: list[Path]) -> bool:
+    """Remove the project's git and lookaside trees, then its owner directories if emptied."""
+    try:
+        for root in roots:
+            if root.is_dir():
+                inventory.remove_tree(root)
+                inventory.remove_empty_dirs(root.parent, stop=root.parent.parent)
+    except OSError as exc:
+        report.note(f"{roots[0].parent.name}/{roots[0].name}: removal failed ({exc})")
+        return False
+    return True
 
 
 def _record_kept(report: Report, what: str, reason: str, *, state: ProjectState | None, named: bool) -> None:

@@ -76,7 +76,7 @@ class Report:
             "candidate_bytes": self.candidate_bytes,
             "removed": sum(r.removed for r in self.removals),
             "freed_bytes": self.freed_bytes,
-            "kept": dict(sorted(self.kept.items())),
+            "kept": dict(sorted((+self.kept).items())),  # without zero counts
             "notes": self.notes,
         }
 

@@ -103,7 +103,7 @@ def _print(report: Report, *, as_json: bool) -> int:
     for removal in report.removals:
         mark = "" if removal.removed or not report.applied else "  (kept: changed meanwhile)"
         print(f"{verb:<12} {_size(removal.bytes):>10}  {removal.age_days:7.1f} d  {removal.what}{mark}")
-    for reason, count in sorted(report.kept.items()):
+    for reason, count in sorted((+report.kept).items()):
         print(f"kept         {count} ({reason})")
     for note in report.notes:
         print(f"note         {note}")

@@ -211,9 +211,13 @@ def prune_projects(
             report.note(f"{owner}/{project}: skipped, cannot read it all ({exc})")
             continue
         facts = ProjectFacts(owner, project, newest, size)
-        state: ProjectState | None = None
-        if not within_guard(facts, now=now, guard_days=guard):
-            state = "deleted" if named is not None else state_of(owner, project) if state_of else "unknown"
+        state: ProjectState | None = None  # not asked: within the guard it is kept anyway
+        if within_guard(facts, now=now, guard_days=guard):
+            pass
+        elif named is not None:
+            state = "deleted"  # the operator's word
+        else:
+            state = state_of(owner, project) if state_of else "unknown"
         decision = decide(facts, state=state, now=now, guard_days=guard)
         if not decision.prune:
             _record_kept(report, f"{owner}/{project}", decision.reason, state=state, named=named is not None)

@@ -23,6 +23,7 @@ __all__ = [
     "GitSettings",
     "JobSettings",
     "KubernetesSettings",
+    "LifecycleSettings",
     "LookasideSettings",
     "Settings",
     "UnpackSettings",
@@ -199,6 +200,34 @@ class KubernetesSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LifecycleSettings:
+    """Storage lifecycle: what ``expire-logs``, ``gc-lookaside`` and ``prune-projects`` remove.
+
+    Copr's dist-git disks filled up more than once (issues #3579, #4331) because
+    nothing expired by default; these are the defaults of the CronJobs in manifests/.
+    """
+
+    log_max_age_days: float = 30.0
+    """Per-task logs older than this are deleted.  Copr's ``cron.monthly`` uses 30 days:
+    users open the log from the build page within days of an import, and the frontend
+    keeps the build's outcome after the log is gone."""
+    gc_safety_age_days: float = 7.0
+    """Lookaside files younger than this are never collected, referenced or not.  An
+    import writes (or, when reusing it, touches) its lookaside files before the
+    git-writer commits the ``sources`` that references them; the window is at most
+    ``executor.max_attempts`` x ``executor.task_timeout`` (3 x 3 h) plus the writer's
+    backlog.  A week covers that and a writer outage over a long weekend."""
+    prune_guard_days: float = 90.0
+    """A deleted project whose files changed within this many days is kept, as
+    copr's ``prune-dist-git.py`` does: a project deleted by mistake and re-created, or
+    a deletion the frontend has not finished, keeps its history for a quarter."""
+    frontend_failures_before_giving_up: int = 3
+    """Consecutive unanswered project look-ups after which ``prune-projects`` stops
+    asking and keeps every remaining project (a dead frontend would otherwise cost a
+    full timeout per project)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the importer needs, rooted at one data directory."""
 
@@ -218,6 +247,7 @@ class Settings:
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     job: JobSettings = field(default_factory=JobSettings)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
 
     @property
     def git_root(self) -> Path:
@@ -247,6 +277,7 @@ _SECTIONS = {
     "executor": ExecutorSettings,
     "job": JobSettings,
     "kubernetes": KubernetesSettings,
+    "lifecycle": LifecycleSettings,
 }
 _PATH_KEYS = {"data_dir", "git_dir", "lookaside_dir", "per_task_log_dir", "password_file"}
 
@@ -339,6 +370,11 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError("git.batch_size must be >= 1")
     if ex.max_attempts < 1 or settings.download.max_attempts < 1:
         raise ConfigError("max_attempts must be >= 1")
+    life = settings.lifecycle
+    if min(life.log_max_age_days, life.gc_safety_age_days, life.prune_guard_days) < 0:
+        raise ConfigError("lifecycle ages must be >= 0 days")
+    if life.frontend_failures_before_giving_up < 1:
+        raise ConfigError("lifecycle.frontend_failures_before_giving_up must be >= 1")
     if settings.lookaside.hashtype not in ("md5", "sha512"):
         raise ConfigError("lookaside.hashtype must be md5 or sha512")
     if settings.lookaside.sources_style not in ("old", "bsd"):

@@ -103,3 +103,25 @@ def test_the_kind_variant_binds_its_claim_to_the_node_directory(control_plane: C
     assert pvc["spec"]["accessModes"] == pv["spec"]["accessModes"] == ["ReadWriteOnce"]
     mounts = yaml.safe_load((REPO / "kind-config.yaml").read_text())["nodes"][0]["extraMounts"]
     assert pv["spec"]["hostPath"]["path"] in {m["containerPath"] for m in mounts}
+
+
+def test_the_lifecycle_cronjobs_pods_are_admitted_under_restricted(applied: ControlPlane) -> None:
+    names = ("expire-logs", "gc-lookaside", "prune-projects")
+    for name in names:
+        applied.kubectl("create", "job", f"check-{name}", f"--from=cronjob/copr-importer-{name}", "-n", "copr-importer")
+    deadline = time.monotonic() + 60
+    for name in names:
+        while not applied.kubectl("get", "pods", "-n", "copr-importer", "-l", f"job-name=check-{name}", "-o", "name"):
+            events = applied.kubectl(
+                "get",
+                "events",
+                "-n",
+                "copr-importer",
+                "--field-selector",
+                f"reason=FailedCreate,involvedObject.name=check-{name}",
+                "-o",
+                "jsonpath={.items[*].message}",
+            )
+            assert not events, events
+            assert time.monotonic() < deadline, f"no pod was created for check-{name}"
+            time.sleep(0.5)

@@ -6,6 +6,12 @@ wrong password), and serves SRPM files under ``/srpms/``.  Tests put records
 (also malformed ones) in :attr:`queue`, inject failures with :attr:`fail_next`
 and read what arrived in :attr:`reports`.  A completed build leaves the queue,
 as the real frontend's ``source_status`` change does.
+
+It also answers copr's public ``GET /api_3/project?ownername=&projectname=``:
+200 with the project for each ``(owner, project)`` in :attr:`projects`, otherwise
+404 with copr's JSON ``{"error": ...}``.  :attr:`html_404_projects` makes it
+answer a plain-text 404 instead (a proxy's page), which is not copr's "no such
+project".
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["FrontendStub"]
 
@@ -28,6 +35,8 @@ class FrontendStub:
         self.files: dict[str, Path] = {}
         self.fail_next: dict[str, list[int]] = {}  # path prefix -> statuses to answer first
         self.requests: list[tuple[str, str]] = []
+        self.projects: set[tuple[str, str]] = set()
+        self.html_404_projects: set[tuple[str, str]] = set()
         self.lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -98,12 +107,26 @@ class FrontendStub:
                     with stub.lock:
                         found = [r for r in stub.queue if isinstance(r, dict) and str(r.get("build_id")) == build_id]
                     return self._send(200, json.dumps(found[0] if found else None).encode())
+                if self.path.startswith("/api_3/project?"):
+                    return self._project(parse_qs(urlsplit(self.path).query))
                 if self.path.startswith("/srpms/"):
                     path = stub.files.get(self.path[len("/srpms/") :])
                     if path is None:
                         return self._send(404, b"not found", "text/plain")
                     return self._send(200, path.read_bytes(), "application/x-rpm")
                 return self._send(404, b"not found", "text/plain")
+
+            def _project(self, query: dict[str, list[str]]) -> None:
+                key = (query.get("ownername", [""])[0], query.get("projectname", [""])[0])
+                with stub.lock:
+                    exists, proxy_page = key in stub.projects, key in stub.html_404_projects
+                if proxy_page:
+                    return self._send(404, b"<html>Not Found</html>", "text/html")
+                if not exists:
+                    error = {"error": f"Project {key[0]}/{key[1]} does not exist."}
+                    return self._send(404, json.dumps(error).encode())
+                project = {"name": key[1], "ownername": key[0], "full_name": f"{key[0]}/{key[1]}"}
+                return self._send(200, json.dumps(project).encode())
 
             def do_POST(self) -> None:
                 stub.requests.append(("POST", self.path))

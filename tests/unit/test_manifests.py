@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from copr_importer.cli import _parser
 from copr_importer.settings import from_mapping
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
@@ -61,3 +62,27 @@ def test_role_is_namespaced_and_never_touches_secrets() -> None:
     (role,) = by_kind("Role")
     assert all("secrets" not in rule["resources"] for rule in role["rules"])
     assert all("*" not in rule["verbs"] for rule in role["rules"])
+
+
+def test_lifecycle_cronjobs_run_one_at_a_time_restricted_and_destructive_only_when_told() -> None:
+    cronjobs = {c["metadata"]["name"]: c for c in by_kind("CronJob")}
+    assert set(cronjobs) == {f"copr-importer-{n}" for n in ("expire-logs", "gc-lookaside", "prune-projects")}
+    (pvc,) = by_kind("PersistentVolumeClaim")
+    (cm,) = by_kind("ConfigMap")
+    for name, cronjob in cronjobs.items():
+        assert cronjob["spec"]["concurrencyPolicy"] == "Forbid", name
+        pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        (container,) = pod["containers"]
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
+        assert sc["readOnlyRootFilesystem"] is True and {"requests", "limits"} <= set(container["resources"])
+        claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+        assert claims == {pvc["metadata"]["name"]}
+        assert {v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v} == {cm["metadata"]["name"]}
+        args = container["args"]
+        assert name == f"copr-importer-{args[0]}"
+        _parser().parse_args(args)  # a real subcommand with valid options
+        assert "--apply" not in args  # the GC and pruning ship as dry runs

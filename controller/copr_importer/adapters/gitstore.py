@@ -25,7 +25,7 @@ import shutil
 import time
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from ..errors import ImporterError
 from ..settings import GitSettings
 from . import failpoint
 
-__all__ = ["Commit", "GitStore", "PackageRepo", "RepositoryError"]
+__all__ = ["Commit", "GitStore", "PackageRepo", "RepositoryError", "branch_head_sources"]
 
 Flat = dict[str, tuple[str, str]]  # path -> (mode, hex sha)
 
@@ -156,20 +156,32 @@ class PackageRepo:
         rows.sort()  # git orders trees by name, with "/" appended to subtree names
         return self._store(b"tree", b"".join(row for _, row in rows))
 
-    def read_tree(self, tree: str, prefix: str = "") -> Flat:
-        """The tree as a flat ``path -> (mode, sha)`` mapping."""
-        data, flat, pos = self._read(tree), {}, 0
+    def _tree_entries(self, tree: str) -> Iterator[tuple[str, str, str]]:
+        """One tree object's ``(mode, name, sha)`` entries, not descending."""
+        data, pos = self._read(tree), 0
         while pos < len(data):
             space = data.index(b" ", pos)
             nul = data.index(b"\0", space)
             mode, name = data[pos:space].decode(), data[space + 1 : nul].decode("utf-8", "surrogateescape")
-            sha = data[nul + 1 : nul + 21].hex()
+            yield mode, name, data[nul + 1 : nul + 21].hex()
             pos = nul + 21
+
+    def read_tree(self, tree: str, prefix: str = "") -> Flat:
+        """The tree as a flat ``path -> (mode, sha)`` mapping."""
+        flat: Flat = {}
+        for mode, name, sha in self._tree_entries(tree):
             if mode == _TREE_MODE:
                 flat.update(self.read_tree(sha, f"{prefix}{name}/"))
             else:
                 flat[prefix + name] = (mode, sha)
         return flat
+
+    def top_level_blob(self, commit: str, name: str) -> bytes | None:
+        """The content of file ``name`` at the root of ``commit``'s tree, or None."""
+        for mode, entry, sha in self._tree_entries(self.read_commit(commit).tree):
+            if entry == name and mode != _TREE_MODE:
+                return self.read_blob(sha)
+        return None
 
     def commit(self, *, tree: str, parents: tuple[str, ...], message: str, author_date: str | None = None) -> str:
         now = _now()
@@ -236,6 +248,22 @@ class PackageRepo:
 
     def branch(self, name: str) -> str | None:
         return self.ref(f"refs/heads/{name}")
+
+    def branches(self) -> dict[str, str]:
+        """Every branch and its head: loose refs, then packed-refs for the rest."""
+        heads: dict[str, str] = {}
+        try:
+            for line in (self.path / "packed-refs").read_text().splitlines():
+                sha, _, name = line.partition(" ")
+                if name.startswith("refs/heads/"):
+                    heads[name.removeprefix("refs/heads/")] = sha
+        except FileNotFoundError:
+            pass
+        loose = self.path / "refs" / "heads"
+        for ref in loose.rglob("*"):
+            if ref.is_file() and not ref.name.endswith(".lock"):
+                heads[ref.relative_to(loose).as_posix()] = ref.read_text().strip()
+        return heads
 
     def set_ref(self, ref: str, sha: str) -> None:
         """Point ``ref`` at ``sha`` atomically (lock file, then rename)."""
@@ -341,3 +369,29 @@ class GitStore:
         for repo in self._cache.values():
             repo.close()
         self._cache.clear()
+
+
+def branch_head_sources(path: Path) -> dict[str, str | None]:
+    """The ``sources`` file of every branch head of the repository at ``path``
+    (None for a head without one).  Read-only; safe while the writer works.
+
+    Raises :class:`RepositoryError` when ``path`` is not a readable repository or
+    has no branch at all: a caller deciding what is unreferenced must then skip
+    the package rather than read the failure as "nothing is referenced".
+    """
+    if not (path / "HEAD").is_file() or not (path / "objects").is_dir():
+        raise RepositoryError(f"{path} is not a git repository")
+    repo = PackageRepo(path, settings=GitSettings())
+    try:
+        heads = repo.branches()
+        if not heads:
+            raise RepositoryError(f"{path} has no branches")
+        found: dict[str, str | None] = {}
+        for name, sha in sorted(heads.items()):
+            blob = repo.top_level_blob(sha, "sources")
+            found[name] = None if blob is None else blob.decode("utf-8", "surrogateescape")
+        return found
+    except (OSError, ValueError, IndexError, BadObject, zlib.error, git.GitError) as exc:
+        raise RepositoryError(f"cannot read the branch heads of {path}: {exc}") from exc
+    finally:
+        repo.close()

@@ -36,6 +36,17 @@ def _hash_file(path: Path, hashtype: str) -> str:
     return digest.hexdigest()
 
 
+def _touch(path: Path) -> None:
+    """Make a reused file as young as this import, so that gc-lookaside's safety age
+    also protects it until the git-writer has committed the ``sources`` naming it."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        pass  # collected meanwhile: the caller stores it again
+    except PermissionError:
+        log.warning("cannot touch %s (another owner); gc-lookaside may see it as old", path)
+
+
 class Lookaside:
     """Stores binary sources of one package."""
 
@@ -61,9 +72,13 @@ class Lookaside:
         entry = SourceEntry(file.name, hashtype, file.md5 if hashtype == "md5" else file.sha512)
         final = self.path_for(owner=owner, project=project, pkg=pkg, entry=entry)
         if final.is_file():
-            if _hash_file(final, hashtype) == entry.digest:
-                return entry
-            log.warning("lookaside file %s is corrupt; replacing it", final)
+            _touch(final)
+            try:
+                if _hash_file(final, hashtype) == entry.digest:
+                    return entry
+                log.warning("lookaside file %s is corrupt; replacing it", final)
+            except FileNotFoundError:
+                log.info("lookaside file %s vanished (collected); storing it again", final)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
         self._place(file.path, tmp)

@@ -21,11 +21,11 @@ from collections.abc import Sequence
 
 from ..app.gitwriter import WriterBusy
 from ..errors import ImporterError
-from . import run, units
+from . import lifecycle, run, units
 
 __all__ = ["main"]
 
-_COMMANDS = (run, units)
+_COMMANDS = (run, units, lifecycle)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -80,6 +80,13 @@ def deployment_for(
             doc["data"]["parallelism"] = str(parallelism)
         if doc["kind"] == "PersistentVolumeClaim":
             doc["spec"].update(storageClassName="", volumeName=f"data-{namespace}")
+        if doc["kind"] == "Deployment":
+            # Pods share the host's 127.0.0.1 under the node runtime: any free port, not 9420/9421.
+            pod = doc["spec"]["template"]["spec"]
+            for container in [*pod.get("initContainers", []), *pod["containers"]]:
+                container["args"] = [
+                    "$(POD_IP):0" if a.startswith("$(POD_IP):") else a for a in container.get("args", [])
+                ]
     docs.append(
         {
             "apiVersion": "v1",

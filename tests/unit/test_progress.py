@@ -54,7 +54,7 @@ def status(**changes: Any) -> dict[str, Any]:
         "uptime_seconds": 125.0,
         "queue": {"pending": 7, "active": 2, "limit": 4},
         "writer_backlog": 1,
-        "throughput": {"window_seconds": 300.0, "imports": 6, "per_minute": 3.0},
+        "throughput": {"window_seconds": 300.0, "span_seconds": 300.0, "imports": 6, "per_minute": 3.0},
         "eta_seconds": 180.0,
         "totals": {"succeeded": 5, "failed": 1},
         "recent_failures": [

@@ -120,6 +120,18 @@ def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(address: str | None, endpoints: Endpoints) -> OpsServer | None:
-    """Start a server on ``address``; None (and no server) when the address is empty."""
-    return OpsServer(address, endpoints).start() if address else None
+def serve(address: str | None, endpoints: Endpoints, *, required: bool = True) -> OpsServer | None:
+    """Start a server on ``address``; None (and no server) when the address is empty.
+
+    An address someone asked for (``--listen``) must work; a default that is taken
+    (a second importer on one machine) only costs the endpoints, with a warning.
+    """
+    if not address:
+        return None
+    try:
+        return OpsServer(address, endpoints).start()
+    except ConfigError as exc:
+        if required:
+            raise
+        log.warning("%s; running without /metrics and health endpoints (set --listen)", exc)
+        return None

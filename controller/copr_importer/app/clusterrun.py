@@ -33,10 +33,11 @@ def run_kubernetes(
     kubeconfig: str | None,
     heartbeat: Heartbeat | None,
     listen: str | None = None,
+    listen_required: bool = True,
 ) -> None:
     spool = Spool(settings.spool_root)
     telemetry = ControllerTelemetry(settings=settings.telemetry, mode="kubernetes", spool=spool, forwards_writer=False)
-    server = serve(listen, telemetry)
+    server = serve(listen, telemetry, required=listen_required)
     try:
         kube = Kube.connect(namespace=settings.kubernetes.namespace, kubeconfig=kubeconfig)
         executor = KubernetesExecutor(settings=settings, kube=kube, observer=telemetry)

@@ -89,14 +89,21 @@ class WriterProcess:
             self._process.join(30)
 
 
-def run_embedded(settings: Settings, *, source: TaskSource, until_idle: bool, listen: str | None = None) -> Controller:
+def run_embedded(
+    settings: Settings,
+    *,
+    source: TaskSource,
+    until_idle: bool,
+    listen: str | None = None,
+    listen_required: bool = True,
+) -> Controller:
     """Run the whole pipeline locally; return the controller for its summary.
 
     ``listen`` (HOST:PORT) starts the operations server; None or empty: none.
     """
     spool = Spool(settings.spool_root)
     telemetry = ControllerTelemetry(settings=settings.telemetry, mode="embedded", spool=spool, forwards_writer=True)
-    server = serve(listen, telemetry)
+    server = serve(listen, telemetry, required=listen_required)
     counts = WriterCounts()
     executor = LocalExecutor(settings=settings)
     controller = Controller(

@@ -211,6 +211,7 @@ class ControllerTelemetry(observer.Observer):
                 "writer_backlog": int(backlog),
                 "throughput": {
                     "window_seconds": self._throughput.window,
+                    "span_seconds": round(min(self._throughput.window, running_for), 1),  # shorter after a start
                     "imports": self._throughput.count(now),
                     "per_minute": round(per_minute, 2),
                 },

@@ -101,12 +101,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--kubernetes needs a frontend (--frontend URL or frontend.base_url)")
     if settings.frontend.base_url:
         source = CoprFrontend(settings.frontend)
+        # An explicit --listen must work; the settings' address only warns when taken.
         listen = settings.telemetry.listen if args.listen is None else args.listen
+        required = args.listen is not None
         if args.kubernetes:
-            heartbeat = Heartbeat(args.heartbeat)
-            run_kubernetes(settings, source=source, kubeconfig=args.kubeconfig, heartbeat=heartbeat, listen=listen)
+            run_kubernetes(
+                settings,
+                source=source,
+                kubeconfig=args.kubeconfig,
+                heartbeat=Heartbeat(args.heartbeat),
+                listen=listen,
+                listen_required=required,
+            )
         else:
-            run_embedded(settings, source=source, until_idle=False, listen=listen)
+            run_embedded(settings, source=source, until_idle=False, listen=listen, listen_required=required)
         return 0
     if not (args.srpms or args.tasks):
         raise ConfigError("nothing to import: give SRPMs, --tasks FILE or --frontend URL")

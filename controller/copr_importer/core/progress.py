@@ -83,7 +83,7 @@ def render_status(status: Mapping[str, Any], *, failures: int = 10) -> list[str]
         f"queue      {queue['pending']} pending",
         f"running    {queue['active']}/{queue['limit']} {_bar(queue['active'], queue['limit'])}",
         f"writer     {status['writer_backlog']} waiting to be committed",
-        f"throughput {rate['per_minute']:.1f} imports/min (last {format_duration(rate['window_seconds'])})",
+        f"throughput {rate['per_minute']:.1f} imports/min (last {format_duration(rate['span_seconds'])})",
         f"eta        {format_duration(status['eta_seconds'])}",
         f"done       {status['totals']['succeeded']} imported, {status['totals']['failed']} failed",
     ]

@@ -13,7 +13,8 @@ One :meth:`Controller.tick` does, in order:
 5. start what :func:`~copr_importer.core.admission.choose` picks.
 
 The executor and the source are interfaces, so the same loop drives local
-worker processes now and Kubernetes Jobs later.
+worker processes now and Kubernetes Jobs later.  Each event also goes to an
+:class:`~copr_importer.core.observer.Observer` (telemetry; no-ops by default).
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
 """Observability end to end: ``copr-importer run`` (embedded) against the frontend stub with
 its operations server on 127.0.0.1, scraped over HTTP and parsed with prometheus_client's
-own parser; ``copr-importer status`` run against it; its JSON log lines; and the
-git-writer's own endpoint."""
+own parser; ``copr-importer status`` run against it (plain, JSON, and live on a
+pseudo-terminal); its JSON log lines; and the git-writer's own endpoint."""
 
 from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import signal
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -19,9 +22,11 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from copr_importer import __version__
+from copr_importer.adapters.opsserver import OpsServer
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.importstep import EXIT_OK, run_step
-from copr_importer.settings import from_mapping
+from copr_importer.app.telemetry import ControllerTelemetry
+from copr_importer.settings import TelemetrySettings, from_mapping
 from tests.support.craft import CraftFile, craft_rpm
 from tests.support.frontend_stub import FrontendStub
 from tests.support.pipeline import cli, make_task
@@ -216,3 +221,61 @@ def test_the_git_writer_serves_its_own_metrics(srpm_factory: Callable[..., Path]
     assert metrics[("copr_importer_writer_commits_total", ())] == 1
     assert not any(name.startswith("copr_importer_jobs") for name, _ in metrics)
     assert any(x.get("task_id") == 11 and x.get("phase") == "git-writer" for x in log_lines(log))
+
+
+def test_status_redraws_in_place_on_a_terminal(tmp_path: Path) -> None:
+    telemetry = ControllerTelemetry(
+        settings=TelemetrySettings(), mode="embedded", spool=Spool(tmp_path / "spool"), forwards_writer=True
+    )
+    telemetry.polled(queued=[1, 2, 3])
+    telemetry.capacity(running=[], limit=4)
+    server = OpsServer("127.0.0.1:0", telemetry).start()
+    main, child = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            cli("status", "--url", server.url, "--interval", "0.1"), env=ENV, stdin=child, stdout=child, stderr=child
+        )
+        os.close(child)
+        screen = b""
+
+        def frames() -> int:
+            nonlocal screen
+            while select.select([main], [], [], 0)[0]:
+                screen += os.read(main, 65536)
+            return screen.count(b"3 pending")
+
+        wait_until(lambda: frames() >= 3, timeout=30, what="three frames")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        os.close(main)
+        server.close()
+    assert b"\x1b[" in screen and b"F\x1b[J" in screen  # cursor up + clear, not a scrolling log
+    assert b"running    0/4" in screen
+
+
+def test_an_explicit_listen_address_that_is_taken_is_an_error(frontend: FrontendStub, tmp_path: Path) -> None:
+    (tmp_path / "password").write_text("s3cret\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        done = subprocess.run(
+            cli(
+                "run",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--frontend",
+                frontend.url,
+                "--password-file",
+                str(tmp_path / "password"),
+                "--listen",
+                address,
+            ),
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert f"cannot listen on {address}" in done.stderr

@@ -50,7 +50,7 @@ def step_result(exit_code: int) -> str:
     return observer.FAILED_TRANSIENT
 
 
-def report_outcome(report: Mapping[str, Any]) -> str:
+def _report_outcome(report: Mapping[str, Any]) -> str:
     if not report.get("branch_commits"):
         return FAILED
     return PARTIAL if report.get("branch_errors") else IMPORTED
@@ -150,7 +150,7 @@ class ControllerTelemetry(observer.Observer):
         self.m.jobs_finished.labels(result=observer.CANCELED).inc()
 
     def reported(self, report: Mapping[str, Any], *, package: str | None) -> None:
-        outcome = report_outcome(report)
+        outcome = _report_outcome(report)
         self.m.imports_reported.labels(outcome=outcome).inc()
         now = self.clock()
         with self._lock:

@@ -26,6 +26,7 @@ __all__ = [
     "LifecycleSettings",
     "LookasideSettings",
     "Settings",
+    "TelemetrySettings",
     "UnpackSettings",
     "load_settings",
 ]
@@ -228,6 +229,25 @@ class LifecycleSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    """The operations endpoints (/metrics, /livez, /readyz, /status); see docs/operations.md."""
+
+    listen: str = "127.0.0.1:9420"
+    """The controller's HOST:PORT. Loopback, because /status names builds and packages and
+    nothing should be reachable from the network unless asked for; in Kubernetes the
+    manifests pass the pod's IP. Empty: no server."""
+    writer_listen: str = "127.0.0.1:9421"
+    """The git-writer sidecar's HOST:PORT (the next port: both share a pod's network).
+    The embedded writer has no server; its counters appear on the controller's."""
+    live_after: float = 120.0
+    """/livez fails when the loop has not ticked for this long: longer than one frontend
+    poll or one large commit can block it, as the heartbeat probe allowed before."""
+    throughput_window: float = 300.0
+    """Imports/min and the ETA are computed over the last 5 minutes: long enough to
+    smooth over bursts of tiny SRPMs, short enough to follow a change of N."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the importer needs, rooted at one data directory."""
 
@@ -248,6 +268,7 @@ class Settings:
     job: JobSettings = field(default_factory=JobSettings)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     @property
     def git_root(self) -> Path:
@@ -278,6 +299,7 @@ _SECTIONS = {
     "job": JobSettings,
     "kubernetes": KubernetesSettings,
     "lifecycle": LifecycleSettings,
+    "telemetry": TelemetrySettings,
 }
 _PATH_KEYS = {"data_dir", "git_dir", "lookaside_dir", "per_task_log_dir", "password_file"}
 
@@ -382,6 +404,8 @@ def validate(settings: Settings) -> Settings:
     if settings.lookaside.sources_style == "old" and settings.lookaside.hashtype != "md5":
         # Old-format lines carry no hash type and every client reads them as md5.
         raise ConfigError("sources_style 'old' requires hashtype 'md5'")
+    if settings.telemetry.live_after <= 0 or settings.telemetry.throughput_window <= 0:
+        raise ConfigError("telemetry.live_after and telemetry.throughput_window must be > 0")
     return settings
 
 

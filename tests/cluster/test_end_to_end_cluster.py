@@ -5,7 +5,9 @@ stub through Jobs whose pods run the real import step."""
 
 from __future__ import annotations
 
+import json
 import sys
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cluster.conftest import REPO, ControlPlane
 from tests.support.craft import CraftFile, craft_rpm
@@ -80,6 +83,13 @@ def deployment_for(
             doc["data"]["parallelism"] = str(parallelism)
         if doc["kind"] == "PersistentVolumeClaim":
             doc["spec"].update(storageClassName="", volumeName=f"data-{namespace}")
+        if doc["kind"] == "Deployment":
+            # Pods share the host's 127.0.0.1 under the node runtime: any free port, not 9420/9421.
+            pod = doc["spec"]["template"]["spec"]
+            for container in [*pod.get("initContainers", []), *pod["containers"]]:
+                container["args"] = [
+                    "$(POD_IP):0" if a.startswith("$(POD_IP):") else a for a in container.get("args", [])
+                ]
     docs.append(
         {
             "apiVersion": "v1",
@@ -112,6 +122,25 @@ def until(predicate: Callable[[], bool], *, timeout: float, what: str, runtime: 
         return f"runtime errors: {runtime.errors}\n{logs}"
 
     wait_until(predicate, timeout=timeout, what=what, interval=0.5, diagnostics=diagnostics)
+
+
+def served_url(runtime: NodeRuntime, container: str) -> str | None:
+    """The address a pod's server logged (its port is a free one, see :func:`deployment_for`)."""
+    for log in runtime.work.rglob(f"{container}.log"):
+        for line in log.read_text().splitlines():
+            if line.startswith("{") and '"url"' in line:
+                return str(json.loads(line)["url"])
+    return None
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+        body = response.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
 
 
 @contextmanager
@@ -174,6 +203,25 @@ def test_imports_run_as_jobs_end_to_end(
             what="reported Jobs to be deleted",
             runtime=local_node,
         )
+        # Both containers serve on the pod IP the downward API gave them (127.0.0.1 here).
+        controller, writer = served_url(local_node, "controller"), served_url(local_node, "git-writer")
+        assert controller is not None and controller.startswith("http://127.0.0.1:")
+        assert writer is not None and writer.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(controller + "/readyz", timeout=10) as response:
+            assert response.read() == b"ok: polled the source, Job watch synced\n"
+        metrics = scrape(controller)
+        assert metrics[("copr_importer_jobs_finished_total", (("result", "succeeded"),))] == 2
+        assert metrics[("copr_importer_jobs_finished_total", (("result", "failed_bad_input"),))] == 1
+        assert metrics[("copr_importer_jobs_limit", ())] == 2
+        assert metrics[("copr_importer_config_reloads_total", (("result", "ok"),))] == 1  # 4 (settings) -> 2
+        assert not any(name.startswith("copr_importer_writer_commits") for name, _ in metrics)  # the sidecar's
+        until(
+            lambda: scrape(writer)[("copr_importer_writer_requests_applied_total", ())] == 2,
+            timeout=30,
+            what="the sidecar's counters",
+            runtime=local_node,
+        )
+        assert scrape(writer)[("copr_importer_writer_commits_total", ())] == 3
 
 
 def test_killing_the_controller_mid_run_loses_and_doubles_nothing(

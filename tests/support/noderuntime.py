@@ -9,8 +9,9 @@ It registers a Ready Node and, for every pod bound to it:
 * runs each container (native sidecars first) as a process in a private mount
   namespace (``unshare --mount``) where the volumes are bind-mounted at their
   mount paths and ``/dev/termination-log`` is a per-container file; with the
-  container's env (value, configMapKeyRef, secretKeyRef, fieldRef), its working
-  directory, and ``KUBERNETES_SERVICE_HOST=127.0.0.1`` so in-cluster clients
+  container's env (value, configMapKeyRef, secretKeyRef, fieldRef; ``status.podIP``
+  is 127.0.0.1), ``$(VAR)`` references in command and args expanded from it as the
+  kubelet does, its working directory, and ``KUBERNETES_SERVICE_HOST=127.0.0.1`` so in-cluster clients
   reach the apiserver on loopback;
 * reports phase, container states, exit codes and termination messages as a
   kubelet would; restarts containers of ``restartPolicy: Always`` pods;
@@ -28,6 +29,7 @@ from __future__ import annotations
 import base64
 import datetime
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -42,6 +44,12 @@ from kubernetes import client
 __all__ = ["NodeRuntime"]
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """The kubelet's ``$(VAR)`` expansion: unknown references stay as written, ``$$`` is ``$``."""
+    return _VAR_REF.sub(lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), text)
 
 
 @dataclass
@@ -313,7 +321,9 @@ class NodeRuntime:
     def _run(self, pod: Any, spec: Any, volumes: dict[str, Path], pod_dir: Path, *, sidecar: bool) -> _Container:
         if spec.image not in self.images:
             raise RuntimeError(f"no local command for image {spec.image}")
-        argv = [*(spec.command or self.images[spec.image]), *(spec.args or [])]
+        env = self._env(pod, spec)
+        argv = [expand(a, env) for a in spec.command or []] or list(self.images[spec.image])
+        argv += [expand(a, env) for a in spec.args or []]
         term = pod_dir / f"{spec.name}.termination-log"
         term.write_text("")
         # The termination log first: a later mount over /tmp could hide its source.
@@ -339,7 +349,7 @@ class NodeRuntime:
         log = open(pod_dir / f"{spec.name}.log", "ab")
         process = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script), "sh", *argv],
-            env=self._env(pod, spec),
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

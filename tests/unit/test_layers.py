@@ -38,3 +38,8 @@ def test_only_the_kubernetes_adapter_imports_kubernetes() -> None:
 def test_only_the_git_store_imports_git() -> None:
     users = {n for n, imported in modules().items() if any(i.split(".")[0] in ("git", "gitdb") for i in imported)}
     assert users == {"adapters/gitstore.py"}
+
+
+def test_only_the_metrics_adapter_imports_prometheus_client() -> None:
+    users = {n for n, imported in modules().items() if any(i.split(".")[0] == "prometheus_client" for i in imported)}
+    assert users == {"adapters/metrics.py"}

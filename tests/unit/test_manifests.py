@@ -86,3 +86,40 @@ def test_lifecycle_cronjobs_run_one_at_a_time_restricted_and_destructive_only_wh
         assert name == f"copr-importer-{args[0]}"
         _parser().parse_args(args)  # a real subcommand with valid options
         assert "--apply" not in args  # the GC and pruning ship as dry runs
+
+
+def test_probes_and_metrics_are_http_on_the_pod_ip() -> None:
+    (deployment,) = by_kind("Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    for container in [*pod["initContainers"], *pod["containers"]]:
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        (listen,) = [a for i, a in enumerate(container["args"]) if container["args"][i - 1] == "--listen"]
+        host, port = listen.rsplit(":", 1)
+        assert host == "$(POD_IP)" and int(port) in ports.values()
+        (env,) = [e for e in container["env"] if e["name"] == "POD_IP"]
+        assert env["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            if probe in container:
+                assert container[probe]["httpGet"]["port"] in ports
+                assert container[probe]["httpGet"]["path"] in {"/livez", "/readyz"}
+    (controller,) = pod["containers"]
+    assert controller["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert controller["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert not any("0.0.0.0" in a or "[::]" in a for c in pod["containers"] + pod["initContainers"] for a in c["args"])
+
+
+def test_the_service_selects_the_controller_pod_and_its_named_ports() -> None:
+    (deployment,) = by_kind("Deployment")
+    (service,) = by_kind("Service")
+    pod = deployment["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    named = {
+        p["name"]: p["containerPort"]
+        for c in [*pod["spec"]["initContainers"], *pod["spec"]["containers"]]
+        for p in c["ports"]
+    }
+    targets = {p["targetPort"]: p["port"] for p in service["spec"]["ports"]}
+    assert targets == named  # each named port exposed under its own number
+    annotations = service["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == named["http"]

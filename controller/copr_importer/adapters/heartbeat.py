@@ -1,8 +1,8 @@
 """Liveness by file: loops touch a file, the probe checks its age.
 
-The controller and the git-writer have no HTTP server yet, so their Kubernetes
-probes run ``copr-importer heartbeat --max-age N FILE``: alive while the loop
-keeps touching the file.
+A probe without HTTP: ``copr-importer heartbeat --max-age N FILE`` is alive while
+the loop keeps touching the file.  The shipped manifests probe ``/livez`` instead
+(docs/operations.md); ``--heartbeat`` stays for setups that cannot reach it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ One :meth:`Controller.tick` does, in order:
 5. start what :func:`~copr_importer.core.admission.choose` picks.
 
 The executor and the source are interfaces, so the same loop drives local
-worker processes now and Kubernetes Jobs later.
+worker processes now and Kubernetes Jobs later.  Each event also goes to an
+:class:`~copr_importer.core.observer.Observer` (telemetry; no-ops by default).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from ..adapters.outbox import Outbox
 from ..adapters.spool import Spool
 from ..core import naming
 from ..core.admission import Limits, choose, prioritize
+from ..core.observer import Observer
 from ..core.task import ImportTask, MalformedTask
 from ..errors import ImporterError
 from ..settings import Settings
 from .importstep import EXIT_BAD_INPUT, EXIT_OK
 from .localexec import Outcome
+from .logformat import task_fields
 
 __all__ = ["Controller", "Executor", "Finished", "TaskSource", "report_for"]
 
@@ -96,12 +99,14 @@ class Controller:
         outbox: Outbox,
         limits: Callable[[], Limits] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        observer: Observer | None = None,
     ) -> None:
         self.settings = settings
         self.source, self.executor, self.spool, self.outbox = source, executor, spool, outbox
         ex = settings.executor
         self.limits = limits or (lambda: Limits(total=ex.workers, per_owner=ex.per_owner, per_sandbox=ex.per_sandbox))
         self.clock = clock
+        self.observer = observer or Observer()  # telemetry hooks; no-ops by default
         self.queue: dict[int, ImportTask] = {}
         self._ordered: list[ImportTask] = []  # the queue in priority order, computed once per poll
         self.awaiting: set[int] = set(spool.request_ids())  # handed over, result not yet seen
@@ -118,6 +123,7 @@ class Controller:
     # --- the loop -----------------------------------------------------------
 
     def tick(self) -> None:
+        self.observer.ticked()
         for outcome in self.executor.poll():
             self._on_outcome(outcome)
         self._collect_results()
@@ -151,6 +157,7 @@ class Controller:
 
     def _on_outcome(self, outcome: Outcome) -> None:
         build_id = outcome.task.build_id
+        self.observer.step_ended(build_id, exit_code=outcome.exit_code)
         if build_id in self.reported or build_id in self._done:
             return  # its result was collected before the end of its step was noticed
         if outcome.exit_code == EXIT_OK:
@@ -168,11 +175,16 @@ class Controller:
         delay = self.settings.executor.retry_delay * 2 ** (attempts - 1)
         self.retry_at[build_id] = self.clock() + delay
         log.warning(
-            "build %d failed transiently (%s); retry %d in %.0f s", build_id, outcome.message, attempts + 1, delay
+            "build %d failed transiently (%s); retry %d in %.0f s",
+            build_id,
+            outcome.message,
+            attempts + 1,
+            delay,
+            extra=task_fields(outcome.task, "retry"),
         )
 
     def _fail(self, task: ImportTask, *, code: str, message: str) -> None:
-        log.error("build %d failed: %s", task.build_id, message)
+        log.error("build %d failed: %s", task.build_id, message, extra=task_fields(task, "report"))
         error = {"code": code, "message": message}
         self.spool.write_result(task.build_id, {"build_id": task.build_id, "reponame": task.reponame, "error": error})
 
@@ -180,6 +192,7 @@ class Controller:
         for build_id, result in self.spool.results():
             report = report_for(result)
             self.outbox.put(report)  # durable before the result goes away
+            self.observer.reported(report, package=result.get("reponame"))
             task = self.queue.pop(build_id, None)
             if task is not None:
                 self.spool.remove_ticket(key=_ticket_key(task), build_id=build_id)
@@ -209,8 +222,13 @@ class Controller:
         for task in self.executor.running():
             # A build that left the queue was canceled, unless it left because we reported it.
             if task.build_id not in listed and task.build_id not in self._done:
-                log.info("build %d left the queue (canceled); stopping its import", task.build_id)
+                log.info(
+                    "build %d left the queue (canceled); stopping its import",
+                    task.build_id,
+                    extra=task_fields(task, "cancel"),
+                )
                 self.executor.cancel(task.build_id)
+                self.observer.canceled(task.build_id)
         self.reported &= listed  # the frontend forgets reported builds; so do we
         fresh = {t.build_id: t for t in tasks if t.build_id not in self.reported}
         for build_id, task in fresh.items():
@@ -221,6 +239,7 @@ class Controller:
                 self.spool.remove_ticket(key=_ticket_key(task), build_id=build_id)
         self.queue = fresh
         self._ordered = prioritize(list(fresh.values()))
+        self.observer.polled(queued=fresh.keys())
         if not self._polled_once:
             self._drop_stale_tickets()
             self._polled_once = True
@@ -229,7 +248,9 @@ class Controller:
         for exc in rejected:
             if exc.build_id is None or exc.build_id in self.reported:
                 continue
-            self.outbox.put({"build_id": exc.build_id, "error": exc.code, "error_message": exc.message})
+            report = {"build_id": exc.build_id, "error": exc.code, "error_message": exc.message}
+            self.outbox.put(report)
+            self.observer.reported(report, package=None)
             self.reported.add(exc.build_id)
             self.finished.append(Finished(exc.build_id, {"build_id": exc.build_id, "error": exc.code}))
 
@@ -242,6 +263,7 @@ class Controller:
     def _dispatch(self) -> None:
         now = self.clock()
         running, limits = self.executor.running(), self.limits()
+        self.observer.capacity(running=running, limit=limits.total)
         if len(running) >= limits.total:
             return  # no free slot: skip walking a queue that may hold 100 000 tasks
         held = self.reported | self.awaiting | {b for b, t in self.retry_at.items() if t > now}
@@ -265,5 +287,6 @@ class Controller:
                     continue
                 task = current
             self.retry_at.pop(task.build_id, None)
-            log.info("starting build %d (%s)", task.build_id, task.reponame)
+            log.info("starting build %d (%s)", task.build_id, task.reponame, extra=task_fields(task, "dispatch"))
             self.executor.start(task)
+            self.observer.dispatched(task.build_id)

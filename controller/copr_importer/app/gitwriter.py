@@ -34,6 +34,7 @@ from ..adapters.gitstore import GitStore, PackageRepo, RepositoryError
 from ..adapters.heartbeat import Heartbeat
 from ..adapters.spool import Spool, package_key_for
 from ..core import naming, tree
+from ..core.observer import Observer
 from ..core.task import ImportTask, parse_task
 from ..errors import ImporterError
 from ..settings import Settings
@@ -52,8 +53,9 @@ class WriterBusy(ImporterError):
 class GitWriter:
     """Commits spooled requests; see the module docstring for the contract."""
 
-    def __init__(self, *, settings: Settings, spool: Spool | None = None) -> None:
+    def __init__(self, *, settings: Settings, spool: Spool | None = None, observer: Observer | None = None) -> None:
         self.settings = settings
+        self.observer = observer or Observer()  # telemetry hooks; no-ops by default
         self.spool = spool or Spool(settings.spool_root)
         settings.git_root.mkdir(parents=True, exist_ok=True)
         self.store = GitStore(settings.git_root, settings=settings.git)
@@ -93,6 +95,7 @@ class GitWriter:
         while not should_stop():
             if heartbeat is not None:
                 heartbeat.beat()
+            self.observer.ticked()
             if not self.step():
                 time.sleep(self.settings.git.poll_interval)
 
@@ -154,7 +157,7 @@ class GitWriter:
         recovering = build_id == self._interrupted
         if self._journal_fd is not None:
             os.pwrite(self._journal_fd, f"{build_id:<31}\n".encode(), 0)
-        with task_log(log_root=self.settings.log_root, build_id=build_id, phase="git-writer"):
+        with task_log(log_root=self.settings.log_root, build_id=build_id, phase="git-writer", package=task.reponame):
             if recovering:
                 log.info("resuming build %d after an interrupted commit", build_id)
                 self.store.sweep_temporaries(owner=task.owner, project=task.project)
@@ -179,6 +182,7 @@ class GitWriter:
         failpoint.reached()
         for build_id, _ in batch:
             self.spool.remove_request(build_id)
+        self.observer.requests_applied(len(batch))
 
     def _commit(self, task: ImportTask, request: dict[str, Any], *, recovering: bool) -> dict[str, Any]:
         repo, created = self.store.open(owner=task.owner, project=task.project, pkg=task.pkg_name)
@@ -247,6 +251,7 @@ class GitWriter:
                 if new != head:
                     repo.set_branch(branch, new)
                     self.commits_applied += 1
+                    self.observer.commits_applied(1)
                     log.info("branch %s: %s", branch, new)
                 else:
                     log.info("branch %s: unchanged at %s", branch, new)
@@ -295,10 +300,14 @@ class GitWriter:
 
 
 def writer_main(
-    settings: Settings, *, should_stop: Callable[[], bool] = lambda: False, heartbeat: Heartbeat | None = None
+    settings: Settings,
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    heartbeat: Heartbeat | None = None,
+    observer: Observer | None = None,
 ) -> None:
     """Entry point of the ``git-writer`` subcommand and of the embedded writer process."""
-    writer = GitWriter(settings=settings)
+    writer = GitWriter(settings=settings, observer=observer)
     try:
         writer.run(should_stop=should_stop, heartbeat=heartbeat)
     finally:

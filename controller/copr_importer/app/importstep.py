@@ -107,7 +107,7 @@ def _move_to_request(file: UnpackedFile, *, staging: Path) -> None:
 def run_step(task: ImportTask, *, settings: Settings, spool: Spool | None = None) -> StepOutcome:
     """Run :func:`import_srpm` with its per-task log and turn errors into an outcome."""
     spool = spool or Spool(settings.spool_root)
-    with task_log(log_root=settings.log_root, build_id=task.build_id, phase="import"):
+    with task_log(log_root=settings.log_root, build_id=task.build_id, phase="import", package=task.reponame):
         log.info("importing build %d of %s into %s", task.build_id, task.pkg_name, ", ".join(task.branches))
         try:
             import_srpm(task, settings=settings, spool=spool)

@@ -32,6 +32,7 @@ from ..adapters.kube import Conflict, JobState, Kube, PodState
 from ..core.admission import Limits
 from ..core.jobspec import render_job
 from ..core.livelimit import LiveLimit
+from ..core.observer import LIMIT_ERROR, LIMIT_INVALID, LIMIT_OK, Observer
 from ..core.task import ImportTask
 from ..errors import ImporterError
 from ..settings import Settings
@@ -48,8 +49,11 @@ _ANNOTATION = "copr-importer.fedorainfracloud.org/"
 class KubernetesExecutor:
     """Implements the controller's executor interface with Jobs."""
 
-    def __init__(self, *, settings: Settings, kube: Kube, refresh: float = 1.0) -> None:
+    def __init__(
+        self, *, settings: Settings, kube: Kube, refresh: float = 1.0, observer: Observer | None = None
+    ) -> None:
         self.settings = settings
+        self.observer = observer or Observer()  # telemetry hooks; no-ops by default
         self.kube = kube
         self.refresh = refresh
         self.live = LiveLimit(settings.executor.workers)
@@ -70,6 +74,7 @@ class KubernetesExecutor:
                 watcher=lambda version: kube.watch_jobs(resource_version=version, timeout=timeout),
                 reset=self._reset_jobs,
                 apply=self._apply_job,
+                broken=lambda: self.observer.cluster_synced(False),
             ),
             Reflector(
                 name="pod",
@@ -95,6 +100,7 @@ class KubernetesExecutor:
         with self._lock:
             self._jobs = {s.build_id: s for s in states}
         self._changed.set()
+        self.observer.cluster_synced(True)
 
     def _apply_job(self, kind: str, state: JobState) -> None:
         with self._lock:
@@ -238,9 +244,13 @@ class KubernetesExecutor:
             data = self.kube.config_map(name)
         except ImporterError as exc:
             log.warning("cannot read ConfigMap %s: %s (keeping N=%d)", name, exc, self.live.value)
+            self.observer.limit_refreshed(LIMIT_ERROR)
             return
         self._config = data or {}
         update = self.live.update(None if data is None else data.get(self.settings.kubernetes.limit_key))
+        # Counted per new value (LiveLimit answers a repeated raw value as unchanged), like the Event.
+        if update.changed or update.problem:
+            self.observer.limit_refreshed(LIMIT_INVALID if update.problem else LIMIT_OK)
         if update.changed:
             log.info("parallelism is now %d", update.value)
         if update.problem:

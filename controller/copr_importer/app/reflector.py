@@ -35,9 +35,11 @@ class Reflector(Generic[T]):
         watcher: Callable[[str], Iterator[WatchEvent[T]]],
         reset: Callable[[list[T]], None],
         apply: Callable[[str, T], None],
+        broken: Callable[[], None] = lambda: None,
     ) -> None:
         self.name = name
         self._lister, self._watcher, self._reset, self._apply = lister, watcher, reset, apply
+        self._broken = broken  # told when the view may be stale, until the next ``reset``
         self.version = ""
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"{name}-watch", daemon=True)
@@ -69,6 +71,7 @@ class Reflector(Generic[T]):
                 log.info("%s watch expired; listing again", self.name)
                 self._relist_quietly()
             except Exception as exc:
+                self._broken()
                 log.warning("%s watch failed (%s); listing again in %.0f s", self.name, exc, delay)
                 self._stopping.wait(delay)
                 delay = min(delay * 2, 30.0)

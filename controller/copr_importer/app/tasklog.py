@@ -3,7 +3,8 @@
 Each import step and the git-writer append to the task's log while they work on
 it, through a handler attached to the package's logger for that span only.
 Lines carry a UTC timestamp and the phase, so the log reads as one story even
-though two processes wrote it.
+though two processes wrote it.  The span also tags the process's own log lines
+(stderr) with the task id, package and phase (see ``app/logformat.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from .logformat import task_span
 
 __all__ = ["task_log"]
 
@@ -30,7 +33,7 @@ class _PhaseFilter(logging.Filter):
 
 
 @contextmanager
-def task_log(*, log_root: Path, build_id: int, phase: str) -> Iterator[logging.Logger]:
+def task_log(*, log_root: Path, build_id: int, phase: str, package: str | None = None) -> Iterator[logging.Logger]:
     """Route this package's log records to the task's log file while inside."""
     try:
         handler = logging.FileHandler(log_root / f"{build_id}.log", mode="a", encoding="utf-8")
@@ -48,7 +51,8 @@ def task_log(*, log_root: Path, build_id: int, phase: str) -> Iterator[logging.L
     if package_logger.getEffectiveLevel() > logging.INFO:
         package_logger.setLevel(logging.INFO)
     try:
-        yield logging.getLogger(f"copr_importer.task.{phase}")
+        with task_span(task_id=build_id, phase=phase, package=package):
+            yield logging.getLogger(f"copr_importer.task.{phase}")
     finally:
         package_logger.removeHandler(handler)
         package_logger.setLevel(previous_level)

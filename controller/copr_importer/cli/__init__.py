@@ -6,7 +6,9 @@ its parser and sets ``func``. The deployment units:
 * ``run``          the controller; embedded by default (local workers + git-writer);
 * ``import-step``  one import, as a Kubernetes Job runs it;
 * ``git-writer``   the writer loop, as the sidecar runs it;
-* ``heartbeat``    a file-age probe.
+* ``heartbeat``    a file-age probe;
+
+and ``status``, the progress of a running controller.
 
 Exit codes: 0 success, 1 some imports failed (``run``), 2 a usage or settings error,
 65 bad input (``import-step``), 75 try again later, 130 interrupted.
@@ -15,17 +17,17 @@ Exit codes: 0 success, 1 some imports failed (``run``), 2 a usage or settings er
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 from ..app.gitwriter import WriterBusy
+from ..app.logformat import configure_logging
 from ..errors import ImporterError
-from . import lifecycle, run, units
+from . import lifecycle, run, status, units
 
 __all__ = ["main"]
 
-_COMMANDS = (run, units, lifecycle)
+_COMMANDS = (run, units, status, lifecycle)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,11 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(fmt=getattr(args, "log_format", "auto"), verbose=getattr(args, "verbose", False))
     try:
         result: int = args.func(args)
         return result

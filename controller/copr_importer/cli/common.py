@@ -1,4 +1,4 @@
-"""What every subcommand shares: the ``--config``/``--data-dir`` options and loading settings from them."""
+"""What every subcommand shares: ``--config``/``--data-dir``, logging options, loading settings from them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..app.logformat import FORMATS
 from ..settings import Settings, load_settings
 
 __all__ = ["add_common", "settings_from"]
@@ -15,6 +16,12 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="settings file: .toml, or copr-dist-git's .conf")
     parser.add_argument("--data-dir", type=Path, help="root of git/, lookaside/, per-task-logs/, spool/")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default="auto",
+        help="stderr log lines: json (one object per line), text, or auto: text on a terminal, else json",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

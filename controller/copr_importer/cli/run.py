@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--kubernetes", action="store_true", help="run imports as Kubernetes Jobs (needs --frontend)")
     run.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster credentials)")
     run.add_argument("--heartbeat", type=Path, help="touch this file while the loop runs (liveness probe)")
+    run.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="serve /metrics, /livez, /readyz and /status here (default: telemetry.listen when polling a "
+        "frontend, none for local SRPMs; empty: none)",
+    )
     run.set_defaults(func=_cmd_run)
 
 
@@ -95,16 +101,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--kubernetes needs a frontend (--frontend URL or frontend.base_url)")
     if settings.frontend.base_url:
         source = CoprFrontend(settings.frontend)
+        # An explicit --listen must work; the settings' address only warns when taken.
+        listen = settings.telemetry.listen if args.listen is None else args.listen
+        required = args.listen is not None
         if args.kubernetes:
-            run_kubernetes(settings, source=source, kubeconfig=args.kubeconfig, heartbeat=Heartbeat(args.heartbeat))
+            run_kubernetes(
+                settings,
+                source=source,
+                kubeconfig=args.kubeconfig,
+                heartbeat=Heartbeat(args.heartbeat),
+                listen=listen,
+                listen_required=required,
+            )
         else:
-            run_embedded(settings, source=source, until_idle=False)
+            run_embedded(settings, source=source, until_idle=False, listen=listen, listen_required=required)
         return 0
     if not (args.srpms or args.tasks):
         raise ConfigError("nothing to import: give SRPMs, --tasks FILE or --frontend URL")
     local = _local_source(args, settings)
     local.rejected_at_start = list(local.rejected)
-    controller = run_embedded(settings, source=local, until_idle=True)
+    controller = run_embedded(settings, source=local, until_idle=True, listen=args.listen)
     rows = _summary(controller, settings, local)
     _print_summary(rows, as_json=args.json)
     return 0 if all("branch_commits" in r and not r.get("branch_errors") for r in rows) else 1

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from ..adapters.heartbeat import Heartbeat
 from ..adapters.heartbeat import age as heartbeat_age
+from ..adapters.opsserver import serve
 from ..adapters.spool import Spool
 from ..app.gitwriter import writer_main
 from ..app.importstep import run_step
 from ..app.stopping import stop_on_signals
+from ..app.telemetry import WriterTelemetry
 from ..core.task import MalformedTask, parse_task
 from .common import add_common, settings_from
 
@@ -32,6 +34,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     writer = sub.add_parser("git-writer", help="run the git-writer loop (the sidecar)")
     add_common(writer)
     writer.add_argument("--heartbeat", type=Path, help="touch this file while the loop runs (liveness probe)")
+    writer.add_argument(
+        "--listen", metavar="HOST:PORT", help="serve /metrics, /livez, /readyz here (default: telemetry.writer_listen)"
+    )
     writer.set_defaults(func=_cmd_git_writer)
     beat = sub.add_parser("heartbeat", help="exit 0 if FILE was touched within --max-age seconds (a probe)")
     beat.add_argument("--max-age", type=float, required=True)
@@ -56,8 +61,16 @@ def _cmd_import_step(args: argparse.Namespace) -> int:
 
 
 def _cmd_git_writer(args: argparse.Namespace) -> int:
-    with stop_on_signals() as should_stop:
-        writer_main(settings_from(args), should_stop=should_stop, heartbeat=Heartbeat(args.heartbeat))
+    settings = settings_from(args)
+    telemetry = WriterTelemetry(settings=settings.telemetry)
+    listen = settings.telemetry.writer_listen if args.listen is None else args.listen
+    server = serve(listen, telemetry, required=args.listen is not None)
+    try:
+        with stop_on_signals() as should_stop:
+            writer_main(settings, should_stop=should_stop, heartbeat=Heartbeat(args.heartbeat), observer=telemetry)
+    finally:
+        if server is not None:
+            server.close()
     return 0
 
 

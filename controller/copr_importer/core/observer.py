@@ -1,0 +1,83 @@
+"""The events the loops report, as a no-op base class that telemetry overrides.
+
+The controller loop, the executors and the git-writer call these hooks and know
+nothing about how (or whether) they are counted: :class:`Observer` does nothing,
+so a loop without telemetry (a unit test, ``import-step``) pays one method call.
+``app/telemetry.py`` turns them into Prometheus metrics, health and the status
+view.  Hooks must be cheap and must not raise: they run inside the loops.
+Step and limit-refresh results are small fixed sets: they become metric labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from .task import ImportTask
+
+__all__ = [
+    "CANCELED",
+    "FAILED_BAD_INPUT",
+    "FAILED_TRANSIENT",
+    "LIMIT_ERROR",
+    "LIMIT_INVALID",
+    "LIMIT_OK",
+    "STEP_RESULTS",
+    "SUCCEEDED",
+    "Observer",
+]
+
+SUCCEEDED = "succeeded"
+FAILED_BAD_INPUT = "failed_bad_input"  # the SRPM or the task is wrong: reported, not retried
+FAILED_TRANSIENT = "failed_transient"  # crashed, timed out, infrastructure: retried up to max_attempts
+CANCELED = "canceled"  # the build left the frontend's queue while it ran
+STEP_RESULTS = (SUCCEEDED, FAILED_BAD_INPUT, FAILED_TRANSIENT, CANCELED)
+
+LIMIT_OK = "ok"  # a new valid N was read and is in force
+LIMIT_INVALID = "invalid"  # a new value was read but is unusable: the last good N stays
+LIMIT_ERROR = "error"  # the ConfigMap could not be read (counted per attempt)
+LIMIT_RESULTS = (LIMIT_OK, LIMIT_INVALID, LIMIT_ERROR)
+__all__ += ["LIMIT_RESULTS"]
+
+
+class Observer:
+    """Every hook does nothing; subclasses override the ones they count."""
+
+    # --- controller loop ----------------------------------------------------
+
+    def ticked(self) -> None:
+        """One pass of a loop (the controller's tick, the writer's pass) began."""
+
+    def polled(self, *, queued: Collection[int]) -> None:
+        """The source answered; ``queued`` are the build ids it lists that are not yet reported."""
+
+    def capacity(self, *, running: Collection[ImportTask], limit: int) -> None:
+        """The executor's running imports and the N in force, sampled before dispatching."""
+
+    def dispatched(self, build_id: int) -> None:
+        """An import step was started (a worker forked, a Job created)."""
+
+    def step_ended(self, build_id: int, *, exit_code: int) -> None:
+        """An import step ended with the import step's exit code."""
+
+    def canceled(self, build_id: int) -> None:
+        """A running step was stopped because its build left the queue."""
+
+    def reported(self, report: Mapping[str, Any], *, package: str | None) -> None:
+        """A report for the frontend was put in the outbox; ``package`` is owner/project/pkg if known."""
+
+    # --- Kubernetes executor ------------------------------------------------
+
+    def limit_refreshed(self, result: str) -> None:
+        """The live N was reloaded: one of :data:`LIMIT_RESULTS` (a repeated value is no reload)."""
+
+    def cluster_synced(self, synced: bool) -> None:
+        """The Job list+watch holds a complete view (True) or lost it and relists (False)."""
+
+    # --- git-writer ---------------------------------------------------------
+
+    def commits_applied(self, count: int) -> None:
+        """``count`` branches moved to a new commit."""
+
+    def requests_applied(self, count: int) -> None:
+        """``count`` hand-over requests got their results published."""

@@ -10,6 +10,7 @@ adopt), 410 is :class:`Expired` (list again), 5xx and 429 are transient, other
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,18 @@ def _mapped(exc: ApiException) -> ImporterError:
         return Expired(exc.reason or "gone")
     if status >= 500 or status in (0, 429):
         return TransientError(f"Kubernetes API: {status} {exc.reason}")
-    return PermanentError(f"Kubernetes API: {status} {exc.reason}: {exc.body!s:.300}", code="kubernetes_refused")
+    return PermanentError(f"Kubernetes API: {status} {exc.reason}: {_server_message(exc)}", code="kubernetes_refused")
+
+
+def _server_message(exc: ApiException) -> str:
+    """The message of the server's Status object (what ``kubectl`` shows), else the raw body."""
+    try:
+        status = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        status = None
+    if isinstance(status, dict) and status.get("message"):
+        return str(status["message"])
+    return f"{exc.body!s:.300}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +157,11 @@ class Kube:
         extra = {"dry_run": "All"} if dry_run else {}
         self._call(self.batch.create_namespaced_job, self.namespace, body, **extra)
 
+    def dry_run_job(self, body: dict[str, Any]) -> list[str]:
+        """Have the server validate and admit ``body`` without persisting it; return its warnings."""
+        _, _, headers = self._call(self.batch.create_namespaced_job_with_http_info, self.namespace, body, dry_run="All")
+        return _warnings(headers.get("Warning", "") if headers else "")
+
     def delete_job(self, name: str) -> None:
         options = client.V1DeleteOptions(propagation_policy="Background")
         try:
@@ -160,6 +177,11 @@ class Kube:
             if "404" in str(exc):
                 return None
             raise
+        return dict(cm.data or {})
+
+    def patch_config_map(self, name: str, data: dict[str, str]) -> dict[str, str]:
+        """Merge ``data`` into the ConfigMap's data (other keys untouched); return the data now stored."""
+        cm = self._call(self.core.patch_namespaced_config_map, name, self.namespace, {"data": data})
         return dict(cm.data or {})
 
     def termination_message(self, job_name: str) -> str:
@@ -192,3 +214,11 @@ class Kube:
             source=client.V1EventSource(component="copr-importer-controller"),
         )
         self._call(self.core.create_namespaced_event, self.namespace, event)
+
+
+def _warnings(header: str) -> list[str]:
+    """The texts of an HTTP ``Warning`` header (RFC 7234: ``299 - "text"``, comma-joined when several)."""
+    texts = []
+    for part in header.split('299 - "')[1:]:
+        texts.append(part.rstrip().rstrip(",").rstrip().removesuffix('"').replace('\\"', '"'))
+    return texts

@@ -8,8 +8,15 @@ its parser and sets ``func``. The deployment units:
 * ``git-writer``   the writer loop, as the sidecar runs it;
 * ``heartbeat``    a file-age probe.
 
-Exit codes: 0 success, 1 some imports failed (``run``), 2 a usage or settings error,
-65 bad input (``import-step``), 75 try again later, 130 interrupted.
+And for operators:
+
+* ``render``       the Job a task would become, optionally dry-run on a cluster;
+* ``logs``         a build's per-task log, from the data directory or a URL;
+* ``set-limit``    change N in the controller's ConfigMap.
+
+Exit codes: 0 success, 1 some imports failed (``run``), no such log (``logs``) or refused by
+the server's dry run (``render``), 2 a usage or settings error,
+65 bad input (``import-step``, ``render``), 75 try again later, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,11 +28,11 @@ from collections.abc import Sequence
 
 from ..app.gitwriter import WriterBusy
 from ..errors import ImporterError
-from . import run, units
+from . import logs, render, run, setlimit, units
 
 __all__ = ["main"]
 
-_COMMANDS = (run, units)
+_COMMANDS = (run, units, render, logs, setlimit)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -6,9 +6,12 @@ namespace), so the YAML printed is what ``run --kubernetes`` would create. The
 template is, first that applies: ``--template FILE``; with ``--server-dry-run``, the
 settings ConfigMap's template key (what the running controller uses); the shipped one.
 
-stdout carries the YAML only (it can be piped to ``kubectl``); the verdict and notes go
-to stderr. Exit codes: 0 rendered (and accepted), 1 refused by the server's dry run,
-2 a template or settings error, 65 no valid task.
+stdout carries the YAML only (it can be piped to ``kubectl``); the verdict, the server's
+warnings and notes go to stderr.  Mind the warnings: PodSecurity admits a Job whatever
+its pod template says and only warns that its pods would be refused.
+
+Exit codes: 0 rendered (and accepted), 1 refused by the server's dry run, 2 a template
+or settings error, 65 no valid task.
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     for warning in warnings:
         print(f"server dry run: warning: {warning}", file=sys.stderr)
-    print(f"server dry run: accepted (namespace {namespace})", file=sys.stderr)
+    with_warnings = f" with {len(warnings)} warning(s)" if warnings else ""
+    print(f"server dry run: accepted{with_warnings} (namespace {namespace})", file=sys.stderr)
     return 0
 
 

@@ -131,3 +131,16 @@ def test_exactly_one_task_source_is_required() -> None:
     for args in [(), ("--task-json", json.dumps(RECORD), "--build-id", "1")]:
         done = render(*args)
         assert done.returncode == 2 and "exactly one of" in done.stderr
+
+
+def test_import_step_reads_the_task_options_as_render_does(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.json")
+    for command in ("render", "import-step"):
+        done = subprocess.run(
+            cli(command, "--data-dir", str(tmp_path / "data"), "--task-file", missing),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 65, (command, done.stderr)
+        assert "invalid task: cannot read the task file" in done.stderr  # not a traceback

@@ -20,7 +20,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from ..core.jobspec import BUILD_ID_LABEL, MANAGED_SELECTOR
-from ..errors import ImporterError, PermanentError, TransientError
+from ..errors import ConfigError, ImporterError, PermanentError, TransientError
 
 __all__ = ["Conflict", "Expired", "JobState", "Kube"]
 
@@ -108,7 +108,13 @@ class Kube:
                 return cls(namespace=namespace)
             except config.ConfigException:
                 pass
-        return cls(namespace=namespace, api_client=config.new_client_from_config(config_file=kubeconfig))
+        try:
+            api_client = config.new_client_from_config(config_file=kubeconfig)
+        except (config.ConfigException, OSError) as exc:
+            raise ConfigError(
+                f"no usable Kubernetes credentials ({kubeconfig or 'in-cluster, then ~/.kube/config'}): {exc}"
+            ) from exc
+        return cls(namespace=namespace, api_client=api_client)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         self.requests += 1

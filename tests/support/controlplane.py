@@ -3,9 +3,11 @@ cluster tests and the cluster benchmark."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,15 @@ class ControlPlane:
         )
         return done.stdout
 
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision (what the apiserver does every 5 minutes); return it."""
+        endpoint = f"--endpoints=http://127.0.0.1:{self.env_value('ETCD_CLIENT_PORT')}"
+        etcdctl = [str(self.bin / "etcdctl"), endpoint]
+        status = subprocess.run([*etcdctl, "endpoint", "status", "--write-out=json"], capture_output=True, check=True)
+        revision = int(json.loads(status.stdout)[0]["Status"]["header"]["revision"])
+        subprocess.run([*etcdctl, "compaction", str(revision)], capture_output=True, check=True)
+        return revision
+
 
 FAKE_NODE = """
 apiVersion: v1
@@ -62,15 +73,23 @@ metadata:
 """
 
 
-def start_control_plane() -> ControlPlane:
-    """Build (or find cached) binaries and start a plane with kwok and a fake node."""
+def start_control_plane(*, apiserver_args: Sequence[str] = ()) -> ControlPlane:
+    """Build (or find cached) binaries and start a plane with kwok and a fake node.
+
+    ``apiserver_args`` are extra kube-apiserver flags (e.g. to turn a watch cache off)."""
     build = subprocess.run([str(REPO / "scripts/build-control-plane")], capture_output=True, text=True)
     if build.returncode != 0:
         raise RuntimeError(f"scripts/build-control-plane failed:\n{build.stderr[-3000:]}")
     bin_dir = Path(build.stdout.strip().splitlines()[-1])
     state = Path(tempfile.mkdtemp(prefix="control-plane-"))
     start = subprocess.run(
-        [str(REPO / "scripts/control-plane"), "start", str(state)], env=_env(bin_dir), capture_output=True, text=True
+        [str(REPO / "scripts/control-plane"), "start", str(state)],
+        env={
+            **_env(bin_dir),
+            "APISERVER_EXTRA_ARGS": " ".join([os.environ.get("APISERVER_EXTRA_ARGS", ""), *apiserver_args]),
+        },
+        capture_output=True,
+        text=True,
     )
     plane = ControlPlane(kubeconfig=str(state / "admin.kubeconfig"), bin=bin_dir, state=state)
     if start.returncode != 0:

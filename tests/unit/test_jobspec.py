@@ -79,3 +79,13 @@ def test_missing_variable_is_an_error_not_an_empty_string() -> None:
 def test_a_template_that_is_not_a_job_is_refused() -> None:
     with pytest.raises(ConfigError, match="does not render a Job"):
         render("kind: Pod\n")
+
+
+def test_a_missing_variable_under_tojson_is_a_config_error_naming_it() -> None:
+    # The shipped template pipes most values through tojson, where jinja hands the
+    # undefined value to json.dumps instead of raising UndefinedError itself.
+    template = default_template().replace("{{ job.image | tojson }}", "{{ job.imag | tojson }}")
+    with pytest.raises(ConfigError, match="has no attribute 'imag'"):
+        render(template)
+    with pytest.raises(ConfigError, match="cannot be rendered"):
+        render('kind: Job\nx: {{ 1 + "a" }}\n')

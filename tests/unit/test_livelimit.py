@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from copr_importer.core.livelimit import LiveLimit
+from copr_importer.core.livelimit import LiveLimit, limit_problem
 
 
 def test_valid_values_apply_and_report_changes() -> None:
@@ -26,3 +26,11 @@ def test_invalid_values_keep_the_last_good_one_and_say_why_once() -> None:
         assert update.problem is not None and reason in update.problem and "keeping 4" in update.problem
         assert limit.update(raw).problem is None  # the same bad value is reported once
     assert limit.update("6").value == 6
+
+
+def test_the_shared_validation_accepts_plain_ascii_digits_only() -> None:
+    assert limit_problem("12") is None and limit_problem(" 0\n") is None
+    for raw in ("²", "١٢", "1.5", "", "+3"):
+        problem = limit_problem(raw)
+        assert problem is not None and "not a non-negative integer" in problem, raw
+    assert LiveLimit(3).update("²").value == 3  # used to raise ValueError in int()

@@ -12,6 +12,7 @@ adopt), 410 is :class:`Expired` (list again), 5xx and 429 are transient, other
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from ..core.jobspec import BUILD_ID_LABEL, MANAGED_SELECTOR
-from ..errors import ImporterError, PermanentError, TransientError
+from ..errors import ConfigError, ImporterError, PermanentError, TransientError
 
 __all__ = ["Conflict", "Expired", "JobState", "Kube", "PodState", "WatchEvent"]
 
@@ -47,7 +48,18 @@ def _mapped(exc: ApiException) -> ImporterError:
         return Expired(exc.reason or "gone")
     if status >= 500 or status in (0, 429):
         return TransientError(f"Kubernetes API: {status} {exc.reason}")
-    return PermanentError(f"Kubernetes API: {status} {exc.reason}: {exc.body!s:.300}", code="kubernetes_refused")
+    return PermanentError(f"Kubernetes API: {status} {exc.reason}: {_server_message(exc)}", code="kubernetes_refused")
+
+
+def _server_message(exc: ApiException) -> str:
+    """The message of the server's Status object (what ``kubectl`` shows), else the raw body."""
+    try:
+        status = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        status = None
+    if isinstance(status, dict) and status.get("message"):
+        return str(status["message"])
+    return f"{exc.body!s:.300}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +143,13 @@ class Kube:
                 return cls(namespace=namespace)
             except config.ConfigException:
                 pass
-        return cls(namespace=namespace, api_client=config.new_client_from_config(config_file=kubeconfig))
+        try:
+            api_client = config.new_client_from_config(config_file=kubeconfig)
+        except (config.ConfigException, OSError) as exc:
+            raise ConfigError(
+                f"no usable Kubernetes credentials ({kubeconfig or 'in-cluster, then ~/.kube/config'}): {exc}"
+            ) from exc
+        return cls(namespace=namespace, api_client=api_client)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         self.requests += 1
@@ -196,6 +214,11 @@ class Kube:
         extra = {"dry_run": "All"} if dry_run else {}
         self._call(self.batch.create_namespaced_job, self.namespace, body, **extra)
 
+    def dry_run_job(self, body: dict[str, Any]) -> list[str]:
+        """Have the server validate and admit ``body`` without persisting it; return its warnings."""
+        _, _, headers = self._call(self.batch.create_namespaced_job_with_http_info, self.namespace, body, dry_run="All")
+        return _warnings(headers.get("Warning", "") if headers else "")
+
     def delete_job(self, name: str) -> None:
         options = client.V1DeleteOptions(propagation_policy="Background")
         try:
@@ -211,6 +234,11 @@ class Kube:
             if "404" in str(exc):
                 return None
             raise
+        return dict(cm.data or {})
+
+    def patch_config_map(self, name: str, data: dict[str, str]) -> dict[str, str]:
+        """Merge ``data`` into the ConfigMap's data (other keys untouched); return the data now stored."""
+        cm = self._call(self.core.patch_namespaced_config_map, name, self.namespace, {"data": data})
         return dict(cm.data or {})
 
     def post_event(self, *, kind: str, name: str, uid: str, reason: str, message: str, warning: bool) -> None:
@@ -233,3 +261,11 @@ class Kube:
             source=client.V1EventSource(component="copr-importer-controller"),
         )
         self._call(self.core.create_namespaced_event, self.namespace, event)
+
+
+def _warnings(header: str) -> list[str]:
+    """The texts of an HTTP ``Warning`` header (RFC 7234: ``299 - "text"``, comma-joined when several)."""
+    texts = []
+    for part in header.split('299 - "')[1:]:
+        texts.append(part.rstrip().rstrip(",").rstrip().removesuffix('"').replace('\\"', '"'))
+    return texts

@@ -10,8 +10,15 @@ its parser and sets ``func``. The deployment units:
 
 and ``status``, the progress of a running controller.
 
-Exit codes: 0 success, 1 some imports failed (``run``), 2 a usage or settings error,
-65 bad input (``import-step``), 75 try again later, 130 interrupted.
+And for operators:
+
+* ``render``       the Job a task would become, optionally dry-run on a cluster;
+* ``logs``         a build's per-task log, from the data directory or a URL;
+* ``set-limit``    change N in the controller's ConfigMap.
+
+Exit codes: 0 success, 1 some imports failed (``run``), no such log (``logs``) or refused by
+the server's dry run (``render``), 2 a usage or settings error,
+65 bad input (``import-step``, ``render``), 75 try again later, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,11 +30,11 @@ from collections.abc import Sequence
 from ..app.gitwriter import WriterBusy
 from ..app.logformat import configure_logging
 from ..errors import ImporterError
-from . import lifecycle, run, status, units
+from . import lifecycle, logs, render, run, setlimit, status, units
 
 __all__ = ["main"]
 
-_COMMANDS = (run, units, status, lifecycle)
+_COMMANDS = (run, units, status, render, logs, setlimit, lifecycle)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,15 +1,18 @@
-"""What every subcommand shares: ``--config``/``--data-dir``, logging options, loading settings from them."""
+"""What subcommands share: ``--config``/``--data-dir`` and the logging options, loading settings
+from them, and the ``--task-json``/``--task-file`` options and reading a task from them."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
 from ..app.logformat import FORMATS
+from ..core.task import ImportTask, MalformedTask, parse_task
 from ..settings import Settings, load_settings
 
-__all__ = ["add_common", "settings_from"]
+__all__ = ["add_common", "add_task_options", "settings_from", "task_from"]
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -34,3 +37,20 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if getattr(args, "workers", None) is not None:
         overrides["executor.workers"] = args.workers
     return load_settings(getattr(args, "config", None), **overrides)
+
+
+def add_task_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--task-json", help="the task record as JSON")
+    group.add_argument("--task-file", type=Path, help="a file holding the task record")
+
+
+def task_from(args: argparse.Namespace) -> ImportTask:
+    """The task given by ``--task-json`` or ``--task-file``; :class:`MalformedTask` if it is unreadable or invalid."""
+    try:
+        raw = args.task_json if args.task_json is not None else args.task_file.read_text()
+        return parse_task(json.loads(raw))
+    except OSError as exc:
+        raise MalformedTask(f"cannot read the task file: {exc}", build_id=None) from exc
+    except ValueError as exc:
+        raise MalformedTask(f"not JSON: {exc}", build_id=None) from exc

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -12,11 +11,11 @@ from ..adapters.heartbeat import age as heartbeat_age
 from ..adapters.opsserver import serve
 from ..adapters.spool import Spool
 from ..app.gitwriter import writer_main
-from ..app.importstep import run_step
+from ..app.importstep import EXIT_BAD_INPUT, run_step
 from ..app.stopping import stop_on_signals
 from ..app.telemetry import WriterTelemetry
-from ..core.task import MalformedTask, parse_task
-from .common import add_common, settings_from
+from ..core.task import MalformedTask
+from .common import add_common, add_task_options, settings_from, task_from
 
 __all__ = ["register"]
 
@@ -24,9 +23,7 @@ __all__ = ["register"]
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     step = sub.add_parser("import-step", help="run one import step (what a Job runs)")
     add_common(step)
-    group = step.add_mutually_exclusive_group(required=True)
-    group.add_argument("--task-json", help="the task record as JSON")
-    group.add_argument("--task-file", type=Path, help="a file holding the task record")
+    add_task_options(step)
     step.add_argument(
         "--termination-log", type=Path, help="write the outcome here too (Kubernetes: /dev/termination-log)"
     )
@@ -46,12 +43,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _cmd_import_step(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    raw = args.task_json if args.task_json is not None else args.task_file.read_text()
     try:
-        task = parse_task(json.loads(raw))
-    except (ValueError, MalformedTask) as exc:
+        task = task_from(args)
+    except MalformedTask as exc:
         print(f"copr-importer: invalid task: {exc}", file=sys.stderr)
-        return 65
+        return EXIT_BAD_INPUT
     outcome = run_step(task, settings=settings, spool=Spool(settings.spool_root))
     print(outcome.message, file=sys.stderr)
     if args.termination_log is not None:

@@ -10,6 +10,7 @@ Rendering is pure: the caller supplies the template text.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -28,6 +29,17 @@ BUILD_ID_LABEL = "copr-importer.fedorainfracloud.org/build-id"
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=copr-importer-controller"
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def _json_default(value: object) -> object:
+    # ``tojson`` hands an undefined value to json.dumps, which would raise a bare TypeError;
+    # str() of a StrictUndefined raises the UndefinedError naming the missing variable.
+    if isinstance(value, jinja2.Undefined):
+        return str(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_ENV.policies["json.dumps_function"] = functools.partial(json.dumps, default=_json_default)
 
 
 @functools.lru_cache(maxsize=8)
@@ -50,7 +62,7 @@ def render_job(
     try:
         text = _compiled(template).render(context)
         body = yaml.safe_load(text)
-    except (jinja2.TemplateError, yaml.YAMLError) as exc:
+    except (jinja2.TemplateError, yaml.YAMLError, TypeError) as exc:  # TypeError: e.g. {{ 1 + "a" }}
         raise ConfigError(f"Job template cannot be rendered: {exc}") from exc
     if not isinstance(body, dict) or body.get("kind") != "Job":
         raise ConfigError("Job template does not render a Job")

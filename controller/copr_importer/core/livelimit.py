@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LimitUpdate", "LiveLimit", "MAX_LIMIT"]
+__all__ = ["LimitUpdate", "LiveLimit", "MAX_LIMIT", "limit_problem"]
 
 MAX_LIMIT = 10_000
 
@@ -35,7 +35,7 @@ class LiveLimit:
         if raw == self._last_raw:
             return LimitUpdate(self.value, changed=False)  # reported once per distinct value
         self._last_raw = raw
-        problem = self._problem(raw)
+        problem = limit_problem(raw)
         if problem:
             return LimitUpdate(self.value, changed=False, problem=f"{problem}; keeping {self.value}")
         assert raw is not None
@@ -43,13 +43,18 @@ class LiveLimit:
         changed, self.value = new != self.value, new
         return LimitUpdate(new, changed=changed)
 
-    @staticmethod
-    def _problem(raw: str | None) -> str | None:
-        if raw is None:
-            return "the parallelism key is missing"
-        text = raw.strip()
-        if not text.isdigit():
-            return f"parallelism {raw!r} is not a non-negative integer"
-        if int(text) > MAX_LIMIT:
-            return f"parallelism {text} is above the maximum of {MAX_LIMIT}"
-        return None
+
+def limit_problem(raw: str | None) -> str | None:
+    """Why ``raw`` is not a valid N (None: the key is missing), or None when it is valid.
+
+    The controller and ``copr-importer set-limit`` share it, so the CLI refuses
+    exactly what the controller would ignore.
+    """
+    if raw is None:
+        return "the parallelism key is missing"
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()):  # str.isdigit also accepts "²", which int() refuses
+        return f"parallelism {raw!r} is not a non-negative integer"
+    if int(text) > MAX_LIMIT:
+        return f"parallelism {text} is above the maximum of {MAX_LIMIT}"
+    return None

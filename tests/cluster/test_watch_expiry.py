@@ -24,7 +24,7 @@ import pytest
 from kubernetes import client
 
 from copr_importer.adapters.jobtemplate import default_template
-from copr_importer.adapters.kube import Expired, JobState, Kube
+from copr_importer.adapters.kube import Expired, JobState, Kube, PodState, WatchEvent
 from copr_importer.app.kubeexec import KubernetesExecutor
 from copr_importer.core.jobspec import render_job
 from copr_importer.settings import from_mapping
@@ -49,14 +49,16 @@ def control_plane() -> Iterator[ControlPlane]:
 
 
 class GatedKube(Kube):
-    """The real adapter, with a gate in front of each new watch so the test can hold the
-    executor between two watches, and a record of what the watches and lists did."""
+    """The real adapter, with a gate in front of each new watch (of Jobs and of pods) so
+    the test can hold the executor between two watches, and a record of what the Job
+    watches and lists did."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gate = threading.Event()
         self.gate.set()
-        self.held = threading.Event()  # a watch is waiting at the closed gate
+        self.held = threading.Event()  # a Job watch is waiting at the closed gate
+        self.pods_held = threading.Event()  # and a pod watch
         self.watched_from: list[str] = []
         self.expired: list[str] = []  # the resourceVersions the server answered 410 for
         self.lists = 0
@@ -65,7 +67,13 @@ class GatedKube(Kube):
         self.lists += 1
         return super().list_jobs()
 
-    def watch_jobs(self, *, resource_version: str, timeout: int) -> Iterator[tuple[str, JobState | None, str]]:
+    def watch_pods(self, *, resource_version: str, timeout: int) -> Iterator[WatchEvent[PodState]]:
+        if not self.gate.is_set():
+            self.pods_held.set()
+            self.gate.wait()
+        yield from super().watch_pods(resource_version=resource_version, timeout=timeout)
+
+    def watch_jobs(self, *, resource_version: str, timeout: int) -> Iterator[WatchEvent[JobState]]:
         if not self.gate.is_set():
             self.held.set()
             self.gate.wait()
@@ -106,7 +114,8 @@ def test_a_watch_from_a_compacted_version_lists_again_and_loses_nothing(
         assert [t.build_id for t in executor.running()] == [44]
         # Hold the executor between two watches while the cluster moves on without it.
         kube.gate.clear()
-        assert kube.held.wait(timeout=30), "the executor never started a new watch"
+        assert kube.held.wait(timeout=30), "the executor never started a new Job watch"
+        assert kube.pods_held.wait(timeout=30), "the executor never started a new pod watch"
         for build_id in (41, 42, 43):
             executor.start(task(build_id))
         batch.delete_namespaced_job("import-44", namespace, propagation_policy="Background")

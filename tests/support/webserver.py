@@ -2,10 +2,10 @@
 
 :func:`serving` starts the very configuration file the container runs, over a
 data directory, in the foreground, and stops it afterwards.  httpd never runs
-as root here, as in the pod: when the tests run as root it is started as
-``nobody`` (setpriv), so the data directory and its parents must be
-world-readable (see :func:`public_dir`), exactly the situation of a web pod
-whose user differs from the git-writer's.
+as root here, as in the pod: when the tests run as root it is started as the
+image's user, 10001 (setpriv), so the data directory and its parents must be
+world-readable (see :func:`public_dir`), and the repositories belong to another
+user than httpd's, as when the git-writer's user differs from the web pod's.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ __all__ = ["WEB_CONF", "WebServer", "public_dir", "serving"]
 
 WEB_CONF = Path(__file__).resolve().parents[2] / "web"
 APACHE = Path("/usr/sbin/apache2")
-NOBODY = 65534
+WEB_UID = 10001  # the image's USER
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,8 @@ def serving(data_dir: Path, *, run_dir: Path) -> Iterator[WebServer]:
     if os.geteuid() == 0:
         # /dev/stdout is reopened by httpd, so its files must belong to httpd's user.
         for path in [run_dir, *(run_dir / name for name in outputs)]:
-            os.chown(path, NOBODY, NOBODY)
-        command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *command]
+            os.chown(path, WEB_UID, WEB_UID)
+        command = ["setpriv", f"--reuid={WEB_UID}", f"--regid={WEB_UID}", "--clear-groups", *command]
     port = _free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

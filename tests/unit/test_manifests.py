@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ import yaml
 
 from copr_importer.settings import from_mapping
 
-MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO / "manifests"
 
 
 def documents() -> list[dict[str, Any]]:
@@ -25,6 +27,11 @@ def by_kind(kind: str) -> list[dict[str, Any]]:
     return [d for d in documents() if d["kind"] == kind]
 
 
+def deployment(component: str) -> dict[str, Any]:
+    (found,) = [d for d in by_kind("Deployment") if d["metadata"]["labels"]["app.kubernetes.io/component"] == component]
+    return found
+
+
 def test_settings_in_the_configmap_load() -> None:
     (cm,) = by_kind("ConfigMap")
     settings = from_mapping(tomllib.loads(cm["data"]["importer.toml"]))
@@ -36,9 +43,9 @@ def test_settings_in_the_configmap_load() -> None:
 
 
 def test_one_controller_with_the_writer_as_a_native_sidecar() -> None:
-    (deployment,) = by_kind("Deployment")
-    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
-    pod = deployment["spec"]["template"]["spec"]
+    controller = deployment("controller")
+    assert controller["spec"]["replicas"] == 1 and controller["spec"]["strategy"]["type"] == "Recreate"
+    pod = controller["spec"]["template"]["spec"]
     (writer,) = pod["initContainers"]
     assert writer["restartPolicy"] == "Always" and writer["args"][0] == "git-writer"
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -61,3 +68,47 @@ def test_role_is_namespaced_and_never_touches_secrets() -> None:
     (role,) = by_kind("Role")
     assert all("secrets" not in rule["resources"] for rule in role["rules"])
     assert all("*" not in rule["verbs"] for rule in role["rules"])
+
+
+def test_the_web_side_is_restricted_read_only_and_listens_on_the_pod_ip() -> None:
+    web = deployment("web")
+    pod = web["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
+    (httpd,) = pod["containers"]
+    sc = httpd["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert {"requests", "limits"} <= set(httpd["resources"])
+    assert {"startupProbe", "livenessProbe", "readinessProbe"} <= set(httpd)
+    env = {e["name"]: e for e in httpd["env"]}
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert env["COPR_WEB_LISTEN"]["value"] == "$(POD_IP):8080"
+    # Every ${VAR} of web/httpd.conf is set, and the container port is the one it listens on.
+    wanted = set(re.findall(r"\$\{(\w+)\}", (REPO / "web/httpd.conf").read_text()))
+    assert wanted == {n for n in env if n.startswith("COPR_WEB_")}
+    assert httpd["ports"][0]["containerPort"] == 8080
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in httpd["volumeMounts"]}
+    # The data volume is the controller's claim, read-only, at the path the settings use:
+    # the cgit list holds absolute repository paths written by the git-writer.
+    data = mounts[env["COPR_WEB_DATA"]["value"]]
+    assert data.get("readOnly") is True
+    claim = volumes[data["name"]]["persistentVolumeClaim"]
+    assert claim["claimName"] == by_kind("PersistentVolumeClaim")[0]["metadata"]["name"] and claim["readOnly"] is True
+    (cm,) = by_kind("ConfigMap")
+    settings = from_mapping(tomllib.loads(cm["data"]["importer.toml"]))
+    assert str(settings.data_dir) == env["COPR_WEB_DATA"]["value"]
+    assert settings.cgit_list_path == settings.data_dir / "cgit/repos.rc"  # where web/httpd.conf looks
+    # The run directory is the only writable place.
+    assert "emptyDir" in volumes[mounts[env["COPR_WEB_RUN"]["value"]]["name"]]
+
+
+def test_the_web_service_selects_the_web_pods() -> None:
+    (service,) = by_kind("Service")
+    labels = deployment("web")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "web"
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] == deployment("web")["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"]

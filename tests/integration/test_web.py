@@ -28,6 +28,7 @@ from tests.support.webserver import WebServer, public_dir, serving
 BRANCHES = ("epel9", "f43", "master")
 LAYOUTS: dict[str, dict[str, Any]] = {
     "copr": {},  # md5, old sources lines, no hashtype directory on disk
+    "md5-dir": {"with_hashtype_dir": True},
     "sha512": {"hashtype": "sha512", "with_hashtype_dir": True, "sources_style": "bsd"},
     "sha512-flat": {"hashtype": "sha512", "sources_style": "bsd"},
 }

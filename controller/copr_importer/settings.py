@@ -259,6 +259,10 @@ class Settings:
     """Lookaside root; copr: /var/lib/dist-git/cache/lookaside/pkgs."""
     per_task_log_dir: Path | None = None
     """Per-task logs, served to users; copr: /var/lib/copr-dist-git/per-task-logs."""
+    cgit_list: Path | None = None
+    """cgit's include file listing the repositories, appended to by the git-writer;
+    copr: cgit_cache_file.  The default, ``<data_dir>/cgit/repos.rc``, is where
+    web/httpd.conf looks, so the web side needs no setting of its own."""
     frontend: FrontendSettings = field(default_factory=FrontendSettings)
     download: DownloadSettings = field(default_factory=DownloadSettings)
     unpack: UnpackSettings = field(default_factory=UnpackSettings)
@@ -283,6 +287,10 @@ class Settings:
         return self.per_task_log_dir or self.data_dir / "per-task-logs"
 
     @property
+    def cgit_list_path(self) -> Path:
+        return self.cgit_list or self.data_dir / "cgit" / "repos.rc"
+
+    @property
     def spool_root(self) -> Path:
         """The hand-over area between import steps, the writer and the controller.
         It must share a filesystem with the lookaside so that files move by rename."""
@@ -301,7 +309,7 @@ _SECTIONS = {
     "lifecycle": LifecycleSettings,
     "telemetry": TelemetrySettings,
 }
-_PATH_KEYS = {"data_dir", "git_dir", "lookaside_dir", "per_task_log_dir", "password_file"}
+_PATH_KEYS = {"data_dir", "git_dir", "lookaside_dir", "per_task_log_dir", "cgit_list", "password_file"}
 
 # copr-dist-git's [dist-git] keys and where they land.
 _COPR_KEYS = {
@@ -310,6 +318,7 @@ _COPR_KEYS = {
     "sleep_time": ("frontend", "poll_interval"),
     "per_task_log_dir": (None, "per_task_log_dir"),
     "lookaside_location": (None, "lookaside_dir"),
+    "cgit_cache_file": (None, "cgit_list"),
     "git_user_name": ("git", "user_name"),
     "git_user_email": ("git", "user_email"),
     "max_workers": ("executor", "workers"),
@@ -354,7 +363,7 @@ def _from_copr_ini(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for key, raw in parser.items("dist-git"):
         if key not in _COPR_KEYS:
-            continue  # redis_*, cgit_* and the legacy keys have no meaning here
+            continue  # redis_*, the other cgit_* and the legacy keys have no meaning here
         section, name = _COPR_KEYS[key]
         value: Any = int(raw) if name in {"workers"} else float(raw) if name == "poll_interval" else raw
         (data.setdefault(section, {}) if section else data)[name] = value

@@ -73,10 +73,11 @@ def test_the_controller_token_gets_exactly_what_it_needs(applied: ControlPlane, 
         assert not can(applied, kubeconfig, *refused), refused
 
 
-def test_the_controller_pod_is_admitted_under_restricted(applied: ControlPlane) -> None:
+@pytest.mark.parametrize("component", ["controller", "web"])
+def test_the_pods_are_admitted_under_restricted(applied: ControlPlane, component: str) -> None:
     deadline = time.monotonic() + 60
     while not applied.kubectl(
-        "get", "pods", "-n", "copr-importer", "-l", "app.kubernetes.io/component=controller", "-o", "name"
+        "get", "pods", "-n", "copr-importer", "-l", f"app.kubernetes.io/component={component}", "-o", "name"
     ):
         events = applied.kubectl(
             "get",
@@ -89,7 +90,7 @@ def test_the_controller_pod_is_admitted_under_restricted(applied: ControlPlane) 
             "jsonpath={.items[*].message}",
         )
         assert not events, events
-        assert time.monotonic() < deadline, "no controller pod was created"
+        assert time.monotonic() < deadline, f"no {component} pod was created"
         time.sleep(0.5)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import yaml
 from copr_importer.cli import _parser
 from copr_importer.settings import from_mapping
 
-MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO / "manifests"
 
 
 def documents() -> list[dict[str, Any]]:
@@ -26,6 +28,16 @@ def by_kind(kind: str) -> list[dict[str, Any]]:
     return [d for d in documents() if d["kind"] == kind]
 
 
+def service(name: str) -> dict[str, Any]:
+    (found,) = [d for d in by_kind("Service") if d["metadata"]["name"] == name]
+    return found
+
+
+def deployment(component: str) -> dict[str, Any]:
+    (found,) = [d for d in by_kind("Deployment") if d["metadata"]["labels"]["app.kubernetes.io/component"] == component]
+    return found
+
+
 def test_settings_in_the_configmap_load() -> None:
     (cm,) = by_kind("ConfigMap")
     settings = from_mapping(tomllib.loads(cm["data"]["importer.toml"]))
@@ -37,9 +49,9 @@ def test_settings_in_the_configmap_load() -> None:
 
 
 def test_one_controller_with_the_writer_as_a_native_sidecar() -> None:
-    (deployment,) = by_kind("Deployment")
-    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
-    pod = deployment["spec"]["template"]["spec"]
+    controller = deployment("controller")
+    assert controller["spec"]["replicas"] == 1 and controller["spec"]["strategy"]["type"] == "Recreate"
+    pod = controller["spec"]["template"]["spec"]
     (writer,) = pod["initContainers"]
     assert writer["restartPolicy"] == "Always" and writer["args"][0] == "git-writer"
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -89,8 +101,7 @@ def test_lifecycle_cronjobs_run_one_at_a_time_restricted_and_destructive_only_wh
 
 
 def test_probes_and_metrics_are_http_on_the_pod_ip() -> None:
-    (deployment,) = by_kind("Deployment")
-    pod = deployment["spec"]["template"]["spec"]
+    pod = deployment("controller")["spec"]["template"]["spec"]
     for container in [*pod["initContainers"], *pod["containers"]]:
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         (listen,) = [a for i, a in enumerate(container["args"]) if container["args"][i - 1] == "--listen"]
@@ -109,17 +120,60 @@ def test_probes_and_metrics_are_http_on_the_pod_ip() -> None:
 
 
 def test_the_service_selects_the_controller_pod_and_its_named_ports() -> None:
-    (deployment,) = by_kind("Deployment")
-    (service,) = by_kind("Service")
-    pod = deployment["spec"]["template"]
-    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    controller = service("copr-importer-controller")
+    pod = deployment("controller")["spec"]["template"]
+    assert controller["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
     named = {
         p["name"]: p["containerPort"]
         for c in [*pod["spec"]["initContainers"], *pod["spec"]["containers"]]
         for p in c["ports"]
     }
-    targets = {p["targetPort"]: p["port"] for p in service["spec"]["ports"]}
+    targets = {p["targetPort"]: p["port"] for p in controller["spec"]["ports"]}
     assert targets == named  # each named port exposed under its own number
-    annotations = service["metadata"]["annotations"]
+    annotations = controller["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert int(annotations["prometheus.io/port"]) == named["http"]
+
+
+def test_the_web_side_is_restricted_read_only_and_listens_on_the_pod_ip() -> None:
+    web = deployment("web")
+    pod = web["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
+    (httpd,) = pod["containers"]
+    sc = httpd["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert {"requests", "limits"} <= set(httpd["resources"])
+    assert {"startupProbe", "livenessProbe", "readinessProbe"} <= set(httpd)
+    env = {e["name"]: e for e in httpd["env"]}
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert env["COPR_WEB_LISTEN"]["value"] == "$(POD_IP):8080"
+    # Every ${VAR} of web/httpd.conf is set, and the container port is the one it listens on.
+    wanted = set(re.findall(r"\$\{(\w+)\}", (REPO / "web/httpd.conf").read_text()))
+    assert wanted == {n for n in env if n.startswith("COPR_WEB_")}
+    assert httpd["ports"][0]["containerPort"] == 8080
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in httpd["volumeMounts"]}
+    # The data volume is the controller's claim, read-only, at the path the settings use:
+    # the cgit list holds absolute repository paths written by the git-writer.
+    data = mounts[env["COPR_WEB_DATA"]["value"]]
+    assert data.get("readOnly") is True
+    claim = volumes[data["name"]]["persistentVolumeClaim"]
+    assert claim["claimName"] == by_kind("PersistentVolumeClaim")[0]["metadata"]["name"] and claim["readOnly"] is True
+    (cm,) = by_kind("ConfigMap")
+    settings = from_mapping(tomllib.loads(cm["data"]["importer.toml"]))
+    assert str(settings.data_dir) == env["COPR_WEB_DATA"]["value"]
+    assert settings.cgit_list_path == settings.data_dir / "cgit/repos.rc"  # where web/httpd.conf looks
+    # The run directory is the only writable place.
+    assert "emptyDir" in volumes[mounts[env["COPR_WEB_RUN"]["value"]]["name"]]
+
+
+def test_the_web_service_selects_the_web_pods() -> None:
+    web = service("copr-importer-web")
+    labels = deployment("web")["spec"]["template"]["metadata"]["labels"]
+    assert web["spec"]["selector"].items() <= labels.items()
+    assert web["spec"]["selector"]["app.kubernetes.io/component"] == "web"
+    (port,) = web["spec"]["ports"]
+    assert port["targetPort"] == deployment("web")["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"]

@@ -27,6 +27,7 @@ def test_copr_dist_git_conf_is_a_drop_in(tmp_path: Path) -> None:
     path.write_text(
         "[dist-git]\nfrontend_base_url=http://127.0.0.1:1\nfrontend_auth=pw\nmax_workers=12\nsleep_time=15\n"
         "lookaside_location=/var/lib/dist-git/cache/lookaside/pkgs/\ngit_user_name=Bot\nredis_host=localhost\n"
+        "cgit_cache_file=/var/cache/cgit/repo-configuration.rc\ncgit_cache_list_file=/var/cache/cgit/x.list\n"
     )
     settings = load_settings(path)
     assert settings.frontend.base_url == "http://127.0.0.1:1"
@@ -35,6 +36,7 @@ def test_copr_dist_git_conf_is_a_drop_in(tmp_path: Path) -> None:
     assert settings.frontend.poll_interval == 15.0
     assert settings.lookaside_root == Path("/var/lib/dist-git/cache/lookaside/pkgs/")
     assert settings.git.user_name == "Bot"
+    assert settings.cgit_list_path == Path("/var/cache/cgit/repo-configuration.rc")  # the file copr's cgitrc includes
 
 
 @pytest.mark.parametrize(

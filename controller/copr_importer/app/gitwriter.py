@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..adapters import atomicfile, failpoint
+from ..adapters.cgitlist import CgitList
 from ..adapters.gitstore import GitStore, PackageRepo, RepositoryError
 from ..adapters.heartbeat import Heartbeat
 from ..adapters.spool import Spool, package_key_for
@@ -59,6 +60,7 @@ class GitWriter:
         self.spool = spool or Spool(settings.spool_root)
         settings.git_root.mkdir(parents=True, exist_ok=True)
         self.store = GitStore(settings.git_root, settings=settings.git)
+        self.cgit_list = CgitList(settings.cgit_list_path, git_root=settings.git_root)
         self._keys: dict[int, str] = {}
         self._requests: dict[int, dict[str, Any]] = {}
         self._lock_fd: int | None = None
@@ -190,6 +192,7 @@ class GitWriter:
             repo.recover()
         if created:
             log.info("created repository %s", task.reponame)
+        self.cgit_list.ensure_listed(repo.path)  # every commit: repairs a crash after creation
         files_dir = self.spool.request_dir(task.build_id) / "files"
         entries = {
             f["path"]: (

@@ -144,3 +144,33 @@ def test_local_run_reports_a_bad_srpm_and_fails(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "FAILED (srpm_query_failed): not an RPM file" in done.stdout
+
+
+def test_the_import_step_runs_where_there_is_no_git(srpm_factory: Callable[..., Path], tmp_path: Path) -> None:
+    # The job image has no git executable; GitPython must not stop the CLI from starting.
+    srpm = srpm_factory(name="nogit", sources={"nogit.tar.gz": binary_tarball(name="nogit", version="1.0")})
+    task = {
+        "build_id": 7,
+        "owner": "alice",
+        "project": "demo",
+        "branches": ["f43"],
+        "pkg_name": "nogit",
+        "srpm_url": str(srpm),
+        "sandbox": "alice/demo--alice",
+        "background": False,
+    }
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT / "controller"),
+        "GIT_PYTHON_GIT_EXECUTABLE": str(tmp_path / "no-such-git"),
+    }
+    env.pop("GIT_PYTHON_REFRESH", None)
+    done = subprocess.run(
+        cli("import-step", "--data-dir", str(tmp_path / "d"), "--task-json", json.dumps(task)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "d/spool/requests/7").is_dir()  # handed over to the git-writer

@@ -29,6 +29,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+# GitPython refuses to import without a git executable.  The import step's image
+# has none and never touches a repository, but the CLI imports this module on
+# every start; "quiet" defers the failure to the first git command, where the
+# writer reports it as a RepositoryError.
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
 import git
 from gitdb.db.loose import LooseObjectDB
 from gitdb.exc import BadObject

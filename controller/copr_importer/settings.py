@@ -44,9 +44,16 @@ class FrontendSettings:
     """``frontend_auth``, the frontend's BACKEND_PASSWORD.  Prefer ``password_file``."""
     password_file: Path | None = None
     """A file holding the password (a mounted Secret); read at start-up."""
-    poll_interval: float = 5.0
-    """Seconds between queue polls.  Copr polls every 15 s; 5 s cuts pickup latency
-    while one GET of the whole queue stays cheap for the frontend."""
+    poll_interval: float = 0.75
+    """Shortest time in seconds between two queue polls; it bounds pickup latency
+    (a task waits for the next poll), and 0.75 s keeps its p99 under a second.  Copr
+    polls every 15 s.  A short queue is cheap to list, and a long one slows polling
+    down by itself (``poll_backoff``); a free slot only waits for a poll when the
+    queue is short."""
+    poll_backoff: float = 10.0
+    """The next poll starts no sooner than this many times the last poll's duration
+    after it, so polling takes at most a tenth of one frontend worker however long
+    the queue grows (a 100 000-task queue that takes 3 s to list is polled every 30 s)."""
     connect_timeout: float = 10.0
     """Seconds to open a connection; a frontend that does not answer is retried."""
     read_timeout: float = 60.0

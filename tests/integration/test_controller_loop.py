@@ -164,3 +164,42 @@ def test_a_result_reported_before_its_step_ends_is_not_a_cancel(tmp_path: Path) 
     executor.finish(1, 0, "handed over")
     controller.tick()
     assert controller.idle() and len(source.reports) == 1
+
+
+class SlowSource(Source):
+    """A queue that takes ``cost`` seconds of the controller's clock to list."""
+
+    def __init__(self, tasks: list[ImportTask], clock: list[float], cost: float) -> None:
+        super().__init__(tasks)
+        self.clock, self.cost, self.polls = clock, cost, 0
+
+    def fetch_queue(self) -> tuple[list[ImportTask], list[MalformedTask]]:
+        self.polls += 1
+        self.clock[0] += self.cost
+        return super().fetch_queue()
+
+
+def polls_in(tmp_path: Path, *, cost: float, seconds: float) -> int:
+    """How often the controller polls a queue that costs ``cost`` s to list, over ``seconds``."""
+    now = [0.0]
+    settings = from_mapping({"data_dir": str(tmp_path), "frontend": {"poll_interval": 0.75, "poll_backoff": 10.0}})
+    source = SlowSource([task(1)], now, cost)
+    controller = Controller(
+        settings=settings,
+        source=source,
+        executor=Executor(),
+        spool=Spool(settings.spool_root),
+        outbox=Outbox(tmp_path / "outbox"),
+        limits=lambda: Limits(total=0),
+        clock=lambda: now[0],
+    )
+    while now[0] < seconds:
+        controller.tick()
+        now[0] += 0.02
+    return source.polls
+
+
+def test_a_queue_that_is_slow_to_list_is_polled_less_often(tmp_path: Path) -> None:
+    # A cheap queue is polled every poll_interval; one that takes 3 s to list, every 30 s.
+    assert 79 <= polls_in(tmp_path / "cheap", cost=0.001, seconds=60) <= 81
+    assert polls_in(tmp_path / "slow", cost=3.0, seconds=60) == 2

@@ -211,12 +211,16 @@ class Controller:
             del self._done[next(iter(self._done))]
 
     def _poll(self) -> None:
-        self._next_poll = self.clock() + self.settings.frontend.poll_interval
+        started = self.clock()
+        self._next_poll = started + self.settings.frontend.poll_interval
         try:
             tasks, rejected = self.source.fetch_queue()
         except ImporterError as exc:
             log.error("cannot fetch the importing queue: %s", exc)
             return
+        finally:
+            cost = self.clock() - started
+            self._next_poll = max(self._next_poll, started + self.settings.frontend.poll_backoff * cost)
         listed = {t.build_id for t in tasks} | {r.build_id for r in rejected if r.build_id}
         self._report_rejected(rejected)
         for task in self.executor.running():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def settings_for(tmp: Path, namespace: str, frontend: FrontendStub) -> Settings:
     return from_mapping(
         {
             "data_dir": str(tmp / f"{namespace}-ctl"),
-            "frontend": {"base_url": frontend.url, "password": frontend.password, "poll_interval": 0.5},
+            "frontend": {"base_url": frontend.url, "password": frontend.password},  # the default poll
             "kubernetes": {"namespace": namespace},
             "executor": {"per_owner": None, "per_sandbox": None},
         }
@@ -306,7 +307,7 @@ def memory(plane: ControlPlane, tmp: Path, *, pending: int) -> dict[str, Any]:
         config = tmp / f"{namespace}.toml"
         config.write_text(
             f'data_dir = "{tmp / namespace}-ctl"\n[frontend]\nbase_url = "{frontend.url}"\n'
-            f'password = "pw"\npoll_interval = 0.5\n[kubernetes]\nnamespace = "{namespace}"\n'
+            f'password = "pw"\n[kubernetes]\nnamespace = "{namespace}"\n'
         )
         process = subprocess.Popen(
             [
@@ -350,7 +351,14 @@ def main() -> None:
     parser.add_argument("--pickup-samples", type=int, default=100)
     parser.add_argument("--pending", type=int, default=10_000)
     parser.add_argument("--only", choices=["utilization", "pickup", "memory"], action="append", help="run only these")
+    parser.add_argument(
+        "--kcm-qps",
+        type=int,
+        help="kube-controller-manager's client QPS (burst twice that); its default of 20 caps the job controller",
+    )
     args = parser.parse_args()
+    if args.kcm_qps:
+        os.environ["KCM_EXTRA_ARGS"] = f"--kube-api-qps={args.kcm_qps} --kube-api-burst={2 * args.kcm_qps}"
     only = set(args.only or ["utilization", "pickup", "memory"])
     logging.basicConfig(level=logging.WARNING)
     plane = start_control_plane()

@@ -14,21 +14,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.controlplane import REPO, ControlPlane, namespace_manifest, start_control_plane, stop_control_plane
+from tests.support.controlplane import REPO, ControlPlane, namespace_manifest, running_control_plane
 
 __all__ = ["REPO", "ControlPlane"]
 
 
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[ControlPlane]:
-    try:
-        plane = start_control_plane()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield plane
-    finally:
-        stop_control_plane(plane)
+    yield from running_control_plane()
 
 
 @pytest.fixture

@@ -73,25 +73,30 @@ def test_the_controller_token_gets_exactly_what_it_needs(applied: ControlPlane, 
         assert not can(applied, kubeconfig, *refused), refused
 
 
-@pytest.mark.parametrize("component", ["controller", "web"])
-def test_the_pods_are_admitted_under_restricted(applied: ControlPlane, component: str) -> None:
+def assert_admitted(applied: ControlPlane, *, selector: str, events: str, what: str) -> None:
+    """Wait until a pod matching ``selector`` exists; fail at once on a FailedCreate event
+    (Pod Security refusing the pod) matching ``events``."""
     deadline = time.monotonic() + 60
-    while not applied.kubectl(
-        "get", "pods", "-n", "copr-importer", "-l", f"app.kubernetes.io/component={component}", "-o", "name"
-    ):
-        events = applied.kubectl(
+    while not applied.kubectl("get", "pods", "-n", "copr-importer", "-l", selector, "-o", "name"):
+        refused = applied.kubectl(
             "get",
             "events",
             "-n",
             "copr-importer",
             "--field-selector",
-            "reason=FailedCreate",
+            events,
             "-o",
             "jsonpath={.items[*].message}",
         )
-        assert not events, events
-        assert time.monotonic() < deadline, f"no {component} pod was created"
+        assert not refused, refused
+        assert time.monotonic() < deadline, f"no pod was created for {what}"
         time.sleep(0.5)
+
+
+@pytest.mark.parametrize("component", ["controller", "web"])
+def test_the_pods_are_admitted_under_restricted(applied: ControlPlane, component: str) -> None:
+    selector = f"app.kubernetes.io/component={component}"
+    assert_admitted(applied, selector=selector, events="reason=FailedCreate", what=component)
 
 
 def test_the_kind_variant_binds_its_claim_to_the_node_directory(control_plane: ControlPlane) -> None:
@@ -110,19 +115,6 @@ def test_the_lifecycle_cronjobs_pods_are_admitted_under_restricted(applied: Cont
     names = ("expire-logs", "gc-lookaside", "prune-projects")
     for name in names:
         applied.kubectl("create", "job", f"check-{name}", f"--from=cronjob/copr-importer-{name}", "-n", "copr-importer")
-    deadline = time.monotonic() + 60
     for name in names:
-        while not applied.kubectl("get", "pods", "-n", "copr-importer", "-l", f"job-name=check-{name}", "-o", "name"):
-            events = applied.kubectl(
-                "get",
-                "events",
-                "-n",
-                "copr-importer",
-                "--field-selector",
-                f"reason=FailedCreate,involvedObject.name=check-{name}",
-                "-o",
-                "jsonpath={.items[*].message}",
-            )
-            assert not events, events
-            assert time.monotonic() < deadline, f"no pod was created for check-{name}"
-            time.sleep(0.5)
+        events = f"reason=FailedCreate,involvedObject.name=check-{name}"
+        assert_admitted(applied, selector=f"job-name=check-{name}", events=events, what=f"check-{name}")

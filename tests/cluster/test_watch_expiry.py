@@ -29,7 +29,7 @@ from copr_importer.app.kubeexec import KubernetesExecutor
 from copr_importer.core.jobspec import render_job
 from copr_importer.settings import from_mapping
 from tests.cluster.test_kubernetes_executor import collect, set_parallelism, task
-from tests.support.controlplane import ControlPlane, start_control_plane, stop_control_plane
+from tests.support.controlplane import ControlPlane, running_control_plane
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -38,14 +38,7 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture(scope="module")
 def control_plane() -> Iterator[ControlPlane]:
     """This module's plane (it overrides the session's, so the ``namespace`` fixture uses it)."""
-    try:
-        plane = start_control_plane(apiserver_args=("--watch-cache-sizes=jobs.batch#0",))
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield plane
-    finally:
-        stop_control_plane(plane)
+    yield from running_control_plane(apiserver_args=("--watch-cache-sizes=jobs.batch#0",))
 
 
 class GatedKube(Kube):

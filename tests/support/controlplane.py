@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,10 +101,26 @@ def start_control_plane(*, apiserver_args: Sequence[str] = ()) -> ControlPlane:
     return plane
 
 
+def running_control_plane(*, apiserver_args: Sequence[str] = ()) -> Iterator[ControlPlane]:
+    """The body of a control-plane fixture: start, yield, always stop; a start failure fails the test."""
+    try:
+        plane = start_control_plane(apiserver_args=apiserver_args)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield plane
+    finally:
+        stop_control_plane(plane)
+
+
 def stop_control_plane(plane: ControlPlane) -> None:
+    """Stop every process, and remove the state directory (etcd's data, logs, certificates)
+    unless ``COPR_IMPORTER_KEEP_CONTROL_PLANE`` is set, for looking at the logs afterwards."""
     subprocess.run(
         [str(REPO / "scripts/control-plane"), "stop", str(plane.state)], env=_env(plane.bin), capture_output=True
     )
+    if not os.environ.get("COPR_IMPORTER_KEEP_CONTROL_PLANE"):
+        shutil.rmtree(plane.state, ignore_errors=True)
 
 
 def _env(bin_dir: Path) -> dict[str, str]:

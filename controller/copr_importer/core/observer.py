@@ -22,6 +22,7 @@ __all__ = [
     "LIMIT_ERROR",
     "LIMIT_INVALID",
     "LIMIT_OK",
+    "LIMIT_RESULTS",
     "STEP_RESULTS",
     "SUCCEEDED",
     "Observer",
@@ -37,7 +38,6 @@ LIMIT_OK = "ok"  # a new valid N was read and is in force
 LIMIT_INVALID = "invalid"  # a new value was read but is unusable: the last good N stays
 LIMIT_ERROR = "error"  # the ConfigMap could not be read (counted per attempt)
 LIMIT_RESULTS = (LIMIT_OK, LIMIT_INVALID, LIMIT_ERROR)
-__all__ += ["LIMIT_RESULTS"]
 
 
 class Observer:

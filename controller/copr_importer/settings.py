@@ -248,7 +248,7 @@ class TelemetrySettings:
     The embedded writer has no server; its counters appear on the controller's."""
     live_after: float = 120.0
     """/livez fails when the loop has not ticked for this long: longer than one frontend
-    poll or one large commit can block it, as the heartbeat probe allowed before."""
+    poll or one large commit can block it."""
     throughput_window: float = 300.0
     """Imports/min and the ETA are computed over the last 5 minutes: long enough to
     smooth over bursts of tiny SRPMs, short enough to follow a change of N."""

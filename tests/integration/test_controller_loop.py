@@ -11,6 +11,7 @@ from copr_importer.app.controller import Controller
 from copr_importer.app.localexec import Outcome
 from copr_importer.core.admission import Limits
 from copr_importer.core.task import ImportTask, MalformedTask
+from copr_importer.errors import TransientError
 from copr_importer.settings import Settings, from_mapping
 
 
@@ -203,3 +204,45 @@ def test_a_queue_that_is_slow_to_list_is_polled_less_often(tmp_path: Path) -> No
     # A cheap queue is polled every poll_interval; one that takes 3 s to list, every 30 s.
     assert 79 <= polls_in(tmp_path / "cheap", cost=0.001, seconds=60) <= 81
     assert polls_in(tmp_path / "slow", cost=3.0, seconds=60) == 2
+
+
+class RefusingExecutor(Executor):
+    """An executor whose cluster refuses the first ``refusals`` starts."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+        self.attempts = 0
+
+    def start(self, task: ImportTask) -> None:
+        self.attempts += 1
+        if self.attempts <= self.refusals:
+            raise TransientError("Kubernetes API: 429 Too Many Requests")
+        super().start(task)
+
+
+def test_a_refused_start_pauses_dispatching_and_spends_no_attempt(tmp_path: Path) -> None:
+    now = [0.0]
+    settings = from_mapping({"data_dir": str(tmp_path), "frontend": {"poll_interval": 0.0}})
+    executor = RefusingExecutor(refusals=2)
+    controller = Controller(
+        settings=settings,
+        source=Source([task(1), task(2, "bar")]),
+        executor=executor,
+        spool=Spool(settings.spool_root),
+        outbox=Outbox(tmp_path / "outbox"),
+        limits=lambda: Limits(total=5),
+        clock=lambda: now[0],
+    )
+    controller.tick()  # refused: pause 1 s
+    controller.tick()
+    assert (executor.attempts, executor.started) == (1, [])
+    now[0] = 1.0
+    controller.tick()  # refused again: pause 2 s
+    now[0] = 2.5
+    controller.tick()
+    assert (executor.attempts, executor.started) == (2, [])
+    now[0] = 3.0
+    controller.tick()
+    assert executor.started == [1, 2]
+    assert controller.attempts == {}  # a refusal is not a failed import

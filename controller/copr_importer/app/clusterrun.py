@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-from ..adapters.heartbeat import Heartbeat
 from ..adapters.kube import Kube
 from ..adapters.opsserver import serve
 from ..adapters.outbox import Outbox
@@ -31,7 +30,6 @@ def run_kubernetes(
     *,
     source: TaskSource,
     kubeconfig: str | None,
-    heartbeat: Heartbeat | None,
     listen: str | None = None,
     listen_required: bool = True,
 ) -> None:
@@ -54,7 +52,7 @@ def run_kubernetes(
         log.info("controller running in namespace %s", settings.kubernetes.namespace)
         try:
             with stop_on_signals() as should_stop:
-                controller.run(should_stop=should_stop, heartbeat=heartbeat)
+                controller.run(should_stop=should_stop)
         finally:
             executor.close()
     finally:

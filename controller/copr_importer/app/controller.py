@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..adapters.heartbeat import Heartbeat
 from ..adapters.outbox import Outbox
 from ..adapters.spool import Spool
 from ..core import naming
@@ -119,6 +118,8 @@ class Controller:
         self._done: dict[int, None] = {}
         self._next_poll = 0.0
         self._polled_once = False
+        self._start_failures = 0  # consecutive executor.start failures
+        self._dispatch_after = 0.0
 
     # --- the loop -----------------------------------------------------------
 
@@ -143,11 +144,8 @@ class Controller:
         *,
         until_idle: bool = False,
         should_stop: Callable[[], bool] = lambda: False,
-        heartbeat: Heartbeat | None = None,
     ) -> None:
         while not should_stop():
-            if heartbeat is not None:
-                heartbeat.beat()
             self.tick()
             if until_idle and self.idle():
                 return
@@ -264,8 +262,25 @@ class Controller:
             if build_id not in self.queue and build_id not in self.awaiting and not self.spool.has_result(build_id):
                 self.spool.remove_ticket(key=key, build_id=build_id)
 
+    def _start_failed(self, task: ImportTask, exc: ImporterError) -> None:
+        """Nothing started (the cluster refused, throttled or could not be reached, or the Job
+        template is broken): no attempt is spent, and dispatching pauses for 1 s, doubling
+        up to a minute while it keeps failing, so a broken cluster is not hammered."""
+        self._start_failures += 1
+        pause = min(2.0 ** (self._start_failures - 1), 60.0)
+        self._dispatch_after = self.clock() + pause
+        log.error(
+            "cannot start build %d: %s; dispatching again in %.0f s",
+            task.build_id,
+            exc,
+            pause,
+            extra=task_fields(task, "dispatch"),
+        )
+
     def _dispatch(self) -> None:
         now = self.clock()
+        if now < self._dispatch_after:
+            return
         running, limits = self.executor.running(), self.limits()
         self.observer.capacity(running=running, limit=limits.total)
         if len(running) >= limits.total:
@@ -292,5 +307,10 @@ class Controller:
                 task = current
             self.retry_at.pop(task.build_id, None)
             log.info("starting build %d (%s)", task.build_id, task.reponame, extra=task_fields(task, "dispatch"))
-            self.executor.start(task)
+            try:
+                self.executor.start(task)
+            except ImporterError as exc:
+                self._start_failed(task, exc)
+                return
+            self._start_failures = 0
             self.observer.dispatched(task.build_id)

@@ -32,7 +32,6 @@ from typing import Any
 from ..adapters import atomicfile, failpoint
 from ..adapters.cgitlist import CgitList
 from ..adapters.gitstore import GitStore, PackageRepo, RepositoryError
-from ..adapters.heartbeat import Heartbeat
 from ..adapters.spool import Spool, package_key_for
 from ..core import naming, tree
 from ..core.observer import Observer
@@ -90,13 +89,11 @@ class GitWriter:
                 os.close(fd)
         self._journal_fd = self._lock_fd = None
 
-    def run(self, *, should_stop: Callable[[], bool] = lambda: False, heartbeat: Heartbeat | None = None) -> None:
+    def run(self, *, should_stop: Callable[[], bool] = lambda: False) -> None:
         """Apply requests until ``should_stop()`` says so."""
         if self._lock_fd is None:
             self.acquire()
         while not should_stop():
-            if heartbeat is not None:
-                heartbeat.beat()
             self.observer.ticked()
             if not self.step():
                 time.sleep(self.settings.git.poll_interval)
@@ -306,13 +303,12 @@ def writer_main(
     settings: Settings,
     *,
     should_stop: Callable[[], bool] = lambda: False,
-    heartbeat: Heartbeat | None = None,
     observer: Observer | None = None,
 ) -> None:
     """Entry point of the ``git-writer`` subcommand and of the embedded writer process."""
     writer = GitWriter(settings=settings, observer=observer)
     try:
-        writer.run(should_stop=should_stop, heartbeat=heartbeat)
+        writer.run(should_stop=should_stop)
     finally:
         writer.close()
 

@@ -6,7 +6,6 @@ its parser and sets ``func``. The deployment units:
 * ``run``          the controller; embedded by default (local workers + git-writer);
 * ``import-step``  one import, as a Kubernetes Job runs it;
 * ``git-writer``   the writer loop, as the sidecar runs it;
-* ``heartbeat``    a file-age probe;
 
 and ``status``, the progress of a running controller.
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.frontend import CoprFrontend
-from ..adapters.heartbeat import Heartbeat
 from ..adapters.localsource import LocalSource
 from ..app.clusterrun import run_kubernetes
 from ..app.controller import Controller, TaskSource
@@ -36,7 +35,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--kubernetes", action="store_true", help="run imports as Kubernetes Jobs (needs --frontend)")
     run.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster credentials)")
-    run.add_argument("--heartbeat", type=Path, help="touch this file while the loop runs (liveness probe)")
     run.add_argument(
         "--listen",
         metavar="HOST:PORT",
@@ -109,7 +107,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 settings,
                 source=source,
                 kubeconfig=args.kubeconfig,
-                heartbeat=Heartbeat(args.heartbeat),
                 listen=listen,
                 listen_required=required,
             )

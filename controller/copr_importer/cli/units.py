@@ -1,4 +1,4 @@
-"""The deployment units' subcommands: ``import-step`` (a Job), ``git-writer`` (the sidecar), ``heartbeat`` (a probe)."""
+"""The deployment units' subcommands: ``import-step`` (a Job) and ``git-writer`` (the sidecar)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..adapters.heartbeat import Heartbeat
-from ..adapters.heartbeat import age as heartbeat_age
 from ..adapters.opsserver import serve
 from ..adapters.spool import Spool
 from ..app.gitwriter import writer_main
@@ -30,15 +28,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     step.set_defaults(func=_cmd_import_step)
     writer = sub.add_parser("git-writer", help="run the git-writer loop (the sidecar)")
     add_common(writer)
-    writer.add_argument("--heartbeat", type=Path, help="touch this file while the loop runs (liveness probe)")
     writer.add_argument(
         "--listen", metavar="HOST:PORT", help="serve /metrics, /livez, /readyz here (default: telemetry.writer_listen)"
     )
     writer.set_defaults(func=_cmd_git_writer)
-    beat = sub.add_parser("heartbeat", help="exit 0 if FILE was touched within --max-age seconds (a probe)")
-    beat.add_argument("--max-age", type=float, required=True)
-    beat.add_argument("file", type=Path)
-    beat.set_defaults(func=_cmd_heartbeat)
 
 
 def _cmd_import_step(args: argparse.Namespace) -> int:
@@ -63,16 +56,8 @@ def _cmd_git_writer(args: argparse.Namespace) -> int:
     server = serve(listen, telemetry, required=args.listen is not None)
     try:
         with stop_on_signals() as should_stop:
-            writer_main(settings, should_stop=should_stop, heartbeat=Heartbeat(args.heartbeat), observer=telemetry)
+            writer_main(settings, should_stop=should_stop, observer=telemetry)
     finally:
         if server is not None:
             server.close()
-    return 0
-
-
-def _cmd_heartbeat(args: argparse.Namespace) -> int:
-    seconds = heartbeat_age(args.file)
-    if seconds > args.max_age:
-        print(f"{args.file}: last beat {seconds:.0f} s ago (limit {args.max_age:.0f} s)", file=sys.stderr)
-        return 1
     return 0

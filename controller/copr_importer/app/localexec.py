@@ -76,11 +76,14 @@ class LocalExecutor:
         outcomes = []
         now = time.monotonic()
         for build_id, run in list(self._runs.items()):
+            # Liveness first: a process that had exited before the pipe is read has
+            # sent whatever it was going to send, so "dead and nothing sent" is sure.
+            alive = run.process.is_alive()
             if run.pipe.poll():  # the step sent its outcome and is exiting
                 code, message = run.pipe.recv()
                 run.process.join()
                 outcomes.append(Outcome(run.task, int(code), str(message), now - run.started))
-            elif not run.process.is_alive():
+            elif not alive:
                 run.process.join()
                 message = f"worker died with exit code {run.process.exitcode}"
                 outcomes.append(Outcome(run.task, EXIT_TRANSIENT, message, now - run.started))

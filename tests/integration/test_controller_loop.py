@@ -132,7 +132,7 @@ def test_success_waits_for_the_writer_result(tmp_path: Path) -> None:
     executor.finish(1, 0, "handed over")
     controller.tick()
     assert source.reports == [] and not controller.idle() and executor.started == [1]  # not restarted
-    spool.write_result(1, {"build_id": 1, "reponame": "o/p/foo", "branch_commits": {"f43": "a" * 40}})
+    spool.write_result(1, result={"build_id": 1, "reponame": "o/p/foo", "branch_commits": {"f43": "a" * 40}})
     controller.tick()
     assert source.reports == [{"build_id": 1, "branch_commits": {"f43": "a" * 40}, "reponame": "o/p/foo"}]
     assert controller.idle()
@@ -158,7 +158,7 @@ def test_a_result_reported_before_its_step_ends_is_not_a_cancel(tmp_path: Path) 
     # In Kubernetes the writer's result can arrive before the Job is seen complete.
     controller, source, executor, spool = make(tmp_path, [task(1)], limit=[5])
     controller.tick()
-    spool.write_result(1, {"build_id": 1, "reponame": "o/p/foo", "branch_commits": {"f43": "a" * 40}})
+    spool.write_result(1, result={"build_id": 1, "reponame": "o/p/foo", "branch_commits": {"f43": "a" * 40}})
     controller.tick()  # reported; the frontend drops build 1 from its queue
     controller.tick()  # a poll without build 1 while its step still runs
     assert executor.canceled == []

@@ -22,7 +22,7 @@ def test_real_srpm_with_each_compressor(srpm_factory: Callable[..., Path], tmp_p
     with open(srpm, "rb") as stream:
         package = read_package(stream)
         assert package.is_source and package.name == "pkg" and package.nevr == "pkg-1.0-1"
-        files = {f.name: f for f in unpack(stream, package, dest=tmp_path / "out", limits=UnpackSettings())}
+        files = {f.name: f for f in unpack(stream, package=package, dest=tmp_path / "out", limits=UnpackSettings())}
     assert set(files) == {"pkg.spec", "pkg-1.tar.gz", "a.patch"}
     assert files["pkg.spec"].is_spec and not files["pkg.spec"].is_binary
     assert files["pkg-1.tar.gz"].is_binary and (tmp_path / "out" / "pkg-1.tar.gz").read_bytes() == tarball
@@ -40,5 +40,5 @@ def test_stripped_archive_takes_sizes_from_the_header(tmp_path: Path) -> None:
     path.write_bytes(data)
     with open(path, "rb") as stream:
         package = read_package(stream)
-        names = [(e.name, e.size) for e in iter_payload(stream, package)]
+        names = [(e.name, e.size) for e in iter_payload(stream, package=package)]
     assert names == [("s.spec", 8), ("big.bin", 10240)]

@@ -38,7 +38,7 @@ def test_json_lines_carry_the_task_fields() -> None:
 
     def emit() -> None:
         log.info("plain")
-        log.info("starting build %d", 7, extra=task_fields(TASK, "dispatch"))
+        log.info("starting build %d", 7, extra=task_fields(TASK, phase="dispatch"))
         with task_span(task_id=8, phase="import", package="bob/p/bar"):
             log.warning("inside\nspan")
             log.info("override", extra={"phase": "git-writer"})
@@ -69,7 +69,7 @@ def test_text_lines_are_tagged_when_a_task_is_known() -> None:
 
     def emit() -> None:
         log.info("plain")
-        log.info("starting", extra=task_fields(TASK, "dispatch"))
+        log.info("starting", extra=task_fields(TASK, phase="dispatch"))
 
     plain, tagged = lines("text", emit)
     assert plain.endswith("INFO copr_importer.test: plain")

@@ -33,7 +33,7 @@ def test_old_files_are_removed_except_the_kept_ones() -> None:
 
 
 def test_gitignore_gains_entries_once_and_keeps_user_lines() -> None:
-    text = merge_gitignore("*.swp\n/a.tar.gz\n", ["b.tar.gz", "a.tar.gz"])
+    text = merge_gitignore("*.swp\n/a.tar.gz\n", filenames=["b.tar.gz", "a.tar.gz"])
     assert text == "*.swp\n/a.tar.gz\n/b.tar.gz\n"
-    assert merge_gitignore(text, ["a.tar.gz", "b.tar.gz"]) == text
-    assert merge_gitignore("", []) == ""
+    assert merge_gitignore(text, filenames=["a.tar.gz", "b.tar.gz"]) == text
+    assert merge_gitignore("", filenames=[]) == ""

@@ -38,7 +38,7 @@ def sync_filesystem(path: Path) -> None:
         os.close(fd)
 
 
-def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+def write_bytes(path: Path, *, data: bytes, durable: bool = True) -> None:
     """Atomically replace ``path`` with ``data``."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -56,6 +56,6 @@ def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
         fsync_dir(path.parent)
 
 
-def write_json(path: Path, value: Any, *, durable: bool = True) -> None:
+def write_json(path: Path, *, value: Any, durable: bool = True) -> None:
     """Atomically replace ``path`` with ``value`` as JSON."""
-    write_bytes(path, json.dumps(value, indent=1, sort_keys=True).encode(), durable=durable)
+    write_bytes(path, data=json.dumps(value, indent=1, sort_keys=True).encode(), durable=durable)

@@ -172,17 +172,17 @@ class PackageRepo:
             yield mode, name, data[nul + 1 : nul + 21].hex()
             pos = nul + 21
 
-    def read_tree(self, tree: str, prefix: str = "") -> Flat:
+    def read_tree(self, tree: str, *, prefix: str = "") -> Flat:
         """The tree as a flat ``path -> (mode, sha)`` mapping."""
         flat: Flat = {}
         for mode, name, sha in self._tree_entries(tree):
             if mode == _TREE_MODE:
-                flat.update(self.read_tree(sha, f"{prefix}{name}/"))
+                flat.update(self.read_tree(sha, prefix=f"{prefix}{name}/"))
             else:
                 flat[prefix + name] = (mode, sha)
         return flat
 
-    def top_level_blob(self, commit: str, name: str) -> bytes | None:
+    def top_level_blob(self, commit: str, *, name: str) -> bytes | None:
         """The content of file ``name`` at the root of ``commit``'s tree, or None."""
         for mode, entry, sha in self._tree_entries(self.read_commit(commit).tree):
             if entry == name and mode != _TREE_MODE:
@@ -210,7 +210,7 @@ class PackageRepo:
                 author_date = " ".join(value.rsplit(" ", 2)[-2:])
         return Commit(sha, tree, tuple(parents), author_date)
 
-    def is_ancestor(self, ancestor: str, descendant: str, *, walk_limit: int = 256) -> bool:
+    def is_ancestor(self, ancestor: str, *, descendant: str, walk_limit: int = 256) -> bool:
         """True when ``ancestor`` is reachable from ``descendant``.
 
         Walks recent history in-process (the usual case is a direct parent);
@@ -271,7 +271,7 @@ class PackageRepo:
                 heads[ref.relative_to(loose).as_posix()] = ref.read_text().strip()
         return heads
 
-    def set_ref(self, ref: str, sha: str) -> None:
+    def set_ref(self, ref: str, *, sha: str) -> None:
         """Point ``ref`` at ``sha`` atomically (lock file, then rename)."""
         target = self._ref_path(ref)
         lock = target.with_name(target.name + ".lock")
@@ -290,11 +290,11 @@ class PackageRepo:
         failpoint.reached()
         os.replace(lock, target)
 
-    def set_branch(self, name: str, sha: str) -> None:
+    def set_branch(self, name: str, *, sha: str) -> None:
         problem = naming.branch_name_problem(name)
         if problem:
             raise ValueError(f"invalid branch name {name!r}: {problem}")
-        self.set_ref(f"refs/heads/{name}", sha)
+        self.set_ref(f"refs/heads/{name}", sha=sha)
 
     def root_commit(self) -> str:
         """The default branch's root commit, where new branches start (as ``mkbranch``)."""
@@ -306,7 +306,7 @@ class PackageRepo:
             root = head
             while parents := self.read_commit(root).parents:
                 root = parents[0]
-            self.set_ref(_ROOT_REF, root)
+            self.set_ref(_ROOT_REF, sha=root)
         return root
 
     def recover(self) -> None:
@@ -354,8 +354,8 @@ class GitStore:
         try:
             tree = repo.write_tree({".gitignore": ("100644", repo.write_blob(b""))})
             root = repo.commit(tree=tree, parents=(), message="Initial setup of the repo")
-            repo.set_ref(f"refs/heads/{self.settings.default_branch}", root)
-            repo.set_ref(_ROOT_REF, root)
+            repo.set_ref(f"refs/heads/{self.settings.default_branch}", sha=root)
+            repo.set_ref(_ROOT_REF, sha=root)
         finally:
             repo.close()
         failpoint.reached()
@@ -394,7 +394,7 @@ def branch_head_sources(path: Path) -> dict[str, str | None]:
             raise RepositoryError(f"{path} has no branches")
         found: dict[str, str | None] = {}
         for name, sha in sorted(heads.items()):
-            blob = repo.top_level_blob(sha, "sources")
+            blob = repo.top_level_blob(sha, name="sources")
             found[name] = None if blob is None else blob.decode("utf-8", "surrogateescape")
         return found
     except (OSError, ValueError, IndexError, BadObject, zlib.error, git.GitError) as exc:

@@ -236,7 +236,7 @@ class Kube:
             raise
         return dict(cm.data or {})
 
-    def patch_config_map(self, name: str, data: dict[str, str]) -> dict[str, str]:
+    def patch_config_map(self, name: str, *, data: dict[str, str]) -> dict[str, str]:
         """Merge ``data`` into the ConfigMap's data (other keys untouched); return the data now stored."""
         cm = self._call(self.core.patch_namespaced_config_map, name, self.namespace, {"data": data})
         return dict(cm.data or {})

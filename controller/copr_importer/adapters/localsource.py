@@ -81,6 +81,6 @@ class LocalSource:
     def deliver(self, report: dict[str, Any]) -> None:
         build_id = int(report["build_id"])
         # A local report is a convenience copy; the result is already in git.
-        atomicfile.write_json(self.reports_dir / f"{build_id}.json", report, durable=False)
+        atomicfile.write_json(self.reports_dir / f"{build_id}.json", value=report, durable=False)
         self.reports[build_id] = report
         self.queue.pop(build_id, None)

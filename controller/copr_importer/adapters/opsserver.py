@@ -120,7 +120,7 @@ def _handler(endpoints: Endpoints) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(address: str | None, endpoints: Endpoints, *, required: bool = True) -> OpsServer | None:
+def serve(address: str | None, *, endpoints: Endpoints, required: bool = True) -> OpsServer | None:
     """Start a server on ``address``; None (and no server) when the address is empty.
 
     An address someone asked for (``--listen``) must work; a default that is taken

@@ -37,7 +37,7 @@ class Outbox:
         self._failures: dict[int, int] = {}
 
     def put(self, report: dict[str, Any]) -> None:
-        atomicfile.write_json(self.folder / f"{int(report['build_id'])}.json", report)
+        atomicfile.write_json(self.folder / f"{int(report['build_id'])}.json", value=report)
 
     def pending(self) -> list[int]:
         return sorted(int(n[:-5]) for n in os.listdir(self.folder) if n.endswith(".json") and n[:-5].isdigit())

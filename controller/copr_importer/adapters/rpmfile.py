@@ -272,7 +272,7 @@ def _hex(field: bytes) -> int:
         raise _bad("corrupt cpio header in RPM payload") from None
 
 
-def iter_payload(raw: IO[bytes], package: RpmPackage) -> Iterator[PayloadEntry]:
+def iter_payload(raw: IO[bytes], *, package: RpmPackage) -> Iterator[PayloadEntry]:
     """Yield the archive's members until its trailer."""
     reader = _payload_reader(raw, package.compressor)
     files = package.files()

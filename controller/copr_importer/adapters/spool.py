@@ -65,7 +65,7 @@ class Spool:
 
     def hand_over(self, staging: Path, *, build_id: int, request: dict[str, Any]) -> bool:
         """Publish ``staging`` as the request of ``build_id``; False if one exists already."""
-        atomicfile.write_json(staging / REQUEST_FILE, request, durable=self.durable)
+        atomicfile.write_json(staging / REQUEST_FILE, value=request, durable=self.durable)
         target = self.request_dir(build_id)
         try:
             os.rename(staging, target)
@@ -94,9 +94,9 @@ class Spool:
             value: dict[str, Any] = json.load(f)
         return value
 
-    def complete(self, build_id: int, result: dict[str, Any]) -> None:
+    def complete(self, build_id: int, *, result: dict[str, Any]) -> None:
         """Record the outcome, then drop the request (in this order, for crash safety)."""
-        self.write_result(build_id, result)
+        self.write_result(build_id, result=result)
         failpoint.reached()
         self.remove_request(build_id)
 
@@ -112,9 +112,11 @@ class Spool:
     def result_path(self, build_id: int) -> Path:
         return self.root / "results" / f"{build_id}.json"
 
-    def write_result(self, build_id: int, result: dict[str, Any], *, durable: bool | None = None) -> None:
+    def write_result(self, build_id: int, *, result: dict[str, Any], durable: bool | None = None) -> None:
         """Publish an outcome atomically (``durable=False``: the caller syncs later)."""
-        atomicfile.write_json(self.result_path(build_id), result, durable=self.durable if durable is None else durable)
+        atomicfile.write_json(
+            self.result_path(build_id), value=result, durable=self.durable if durable is None else durable
+        )
 
     def has_result(self, build_id: int) -> bool:
         return self.result_path(build_id).exists()

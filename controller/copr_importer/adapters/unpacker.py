@@ -105,7 +105,7 @@ def _extract(entry: PayloadEntry, *, target: Path, algo: str, budget: int) -> Un
     )
 
 
-def unpack(stream: IO[bytes], package: RpmPackage, *, dest: Path, limits: UnpackSettings) -> list[UnpackedFile]:
+def unpack(stream: IO[bytes], *, package: RpmPackage, dest: Path, limits: UnpackSettings) -> list[UnpackedFile]:
     """Extract the payload that follows the headers in ``stream`` into ``dest``."""
     declared = package.files()
     if len(declared) > limits.max_files:
@@ -126,7 +126,7 @@ def _unpack_into(
     files: list[UnpackedFile] = []
     seen: set[str] = set()
     budget = limits.max_total_bytes
-    for entry in iter_payload(stream, package):
+    for entry in iter_payload(stream, package=package):
         name = _check_member(entry)
         if name in seen:
             raise _unsafe(f"SRPM lists {name!r} twice")

@@ -35,7 +35,7 @@ def run_kubernetes(
 ) -> None:
     spool = Spool(settings.spool_root)
     telemetry = ControllerTelemetry(settings=settings.telemetry, mode="kubernetes", spool=spool, forwards_writer=False)
-    server = serve(listen, telemetry, required=listen_required)
+    server = serve(listen, endpoints=telemetry, required=listen_required)
     try:
         kube = Kube.connect(namespace=settings.kubernetes.namespace, kubeconfig=kubeconfig)
         executor = KubernetesExecutor(settings=settings, kube=kube, observer=telemetry)

@@ -178,13 +178,15 @@ class Controller:
             outcome.message,
             attempts + 1,
             delay,
-            extra=task_fields(outcome.task, "retry"),
+            extra=task_fields(outcome.task, phase="retry"),
         )
 
     def _fail(self, task: ImportTask, *, code: str, message: str) -> None:
-        log.error("build %d failed: %s", task.build_id, message, extra=task_fields(task, "report"))
+        log.error("build %d failed: %s", task.build_id, message, extra=task_fields(task, phase="report"))
         error = {"code": code, "message": message}
-        self.spool.write_result(task.build_id, {"build_id": task.build_id, "reponame": task.reponame, "error": error})
+        self.spool.write_result(
+            task.build_id, result={"build_id": task.build_id, "reponame": task.reponame, "error": error}
+        )
 
     def _collect_results(self) -> None:
         for build_id, result in self.spool.results():
@@ -227,7 +229,7 @@ class Controller:
                 log.info(
                     "build %d left the queue (canceled); stopping its import",
                     task.build_id,
-                    extra=task_fields(task, "cancel"),
+                    extra=task_fields(task, phase="cancel"),
                 )
                 self.executor.cancel(task.build_id)
                 self.observer.canceled(task.build_id)
@@ -274,7 +276,7 @@ class Controller:
             task.build_id,
             exc,
             pause,
-            extra=task_fields(task, "dispatch"),
+            extra=task_fields(task, phase="dispatch"),
         )
 
     def _dispatch(self) -> None:
@@ -306,7 +308,7 @@ class Controller:
                     continue
                 task = current
             self.retry_at.pop(task.build_id, None)
-            log.info("starting build %d (%s)", task.build_id, task.reponame, extra=task_fields(task, "dispatch"))
+            log.info("starting build %d (%s)", task.build_id, task.reponame, extra=task_fields(task, phase="dispatch"))
             try:
                 self.executor.start(task)
             except ImporterError as exc:

@@ -103,7 +103,7 @@ def run_embedded(
     """
     spool = Spool(settings.spool_root)
     telemetry = ControllerTelemetry(settings=settings.telemetry, mode="embedded", spool=spool, forwards_writer=True)
-    server = serve(listen, telemetry, required=listen_required)
+    server = serve(listen, endpoints=telemetry, required=listen_required)
     counts = WriterCounts()
     executor = LocalExecutor(settings=settings)
     controller = Controller(

@@ -140,7 +140,7 @@ class GitWriter:
     def _reject(self, build_id: int, message: str) -> None:
         log.error("build %d: %s", build_id, message)
         self.spool.complete(
-            build_id, {"build_id": build_id, "error": {"code": "srpm_import_failed", "message": message}}
+            build_id, result={"build_id": build_id, "error": {"code": "srpm_import_failed", "message": message}}
         )
 
     def apply(self, build_id: int) -> dict[str, Any]:
@@ -175,7 +175,7 @@ class GitWriter:
         if durable:
             atomicfile.sync_filesystem(self.store.root)
         for build_id, result in batch:
-            self.spool.write_result(build_id, result, durable=False)
+            self.spool.write_result(build_id, result=result, durable=False)
         if durable:
             atomicfile.sync_filesystem(self.spool.root)
         failpoint.reached()
@@ -236,7 +236,7 @@ class GitWriter:
                 head = repo.branch(branch)
                 if head is None:
                     head = repo.root_commit()
-                    repo.set_branch(branch, head)
+                    repo.set_branch(branch, sha=head)
                 if not commits:
                     new = self._import_commit(
                         repo,
@@ -249,7 +249,7 @@ class GitWriter:
                 else:
                     new = self._sync(repo, head=head, done=commits.values(), message=message)
                 if new != head:
-                    repo.set_branch(branch, new)
+                    repo.set_branch(branch, sha=new)
                     self.commits_applied += 1
                     self.observer.commits_applied(1)
                     log.info("branch %s: %s", branch, new)
@@ -279,7 +279,10 @@ class GitWriter:
         old_ignore = (
             repo.read_blob(old[".gitignore"][1]).decode("utf-8", "surrogateescape") if ".gitignore" in old else ""
         )
-        new[".gitignore"] = ("100644", repo.write_blob(tree.merge_gitignore(old_ignore, lookaside_names).encode()))
+        new[".gitignore"] = (
+            "100644",
+            repo.write_blob(tree.merge_gitignore(old_ignore, filenames=lookaside_names).encode()),
+        )
         new_tree = repo.write_tree(new)
         if new_tree == parent.tree:
             return head  # the same SRPM again: no new commit, same hash
@@ -291,7 +294,7 @@ class GitWriter:
         if head in done:
             return head
         for target in done:
-            if repo.is_ancestor(head, target):
+            if repo.is_ancestor(head, descendant=target):
                 return target  # fast-forward
         source = repo.read_commit(done[0])
         if repo.read_commit(head).tree == source.tree:

@@ -77,7 +77,7 @@ def _prepare(task: ImportTask, *, settings: Settings, staging: Path) -> dict[str
                 f"SRPM is package {package.name!r} but the task is for {task.pkg_name!r}", code="srpm_query_failed"
             )
         log.info("unpacking %s", package.nevr)
-        files = unpack(stream, package, dest=staging / "unpacked", limits=settings.unpack)
+        files = unpack(stream, package=package, dest=staging / "unpacked", limits=settings.unpack)
     srpm.unlink()
     lookaside = Lookaside(settings.lookaside_root, settings=settings.lookaside)
     entries: list[SourceEntry] = []
@@ -114,7 +114,7 @@ def run_step(task: ImportTask, *, settings: Settings, spool: Spool | None = None
         except PermanentError as exc:
             log.error("import failed (%s): %s", exc.code, exc.message)
             spool.write_result(
-                task.build_id, {"build_id": task.build_id, "reponame": task.reponame, "error": exc.as_report()}
+                task.build_id, result={"build_id": task.build_id, "reponame": task.reponame, "error": exc.as_report()}
             )
             return StepOutcome(EXIT_BAD_INPUT, f"{exc.code}: {exc.message}")
         except Exception as exc:

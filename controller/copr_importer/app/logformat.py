@@ -36,7 +36,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 _span: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("copr_importer_task", default=None)
 
 
-def task_fields(task: ImportTask, phase: str) -> dict[str, Any]:
+def task_fields(task: ImportTask, *, phase: str) -> dict[str, Any]:
     """``extra=`` for a log call about ``task``."""
     return {"task_id": task.build_id, "package": task.reponame, "phase": phase}
 

@@ -45,6 +45,6 @@ def _cmd_set_limit(args: argparse.Namespace) -> int:
     if data is None:
         raise ConfigError(f"no ConfigMap {kube.namespace}/{name}: is the controller deployed in this namespace?")
     old = data.get(key)
-    stored = kube.patch_config_map(name, {key: new})[key]
+    stored = kube.patch_config_map(name, data={key: new})[key]
     print(f"{kube.namespace}/{name} {key}: {old if old is not None else '(unset)'} -> {stored}")
     return 0

@@ -53,7 +53,7 @@ def _cmd_git_writer(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     telemetry = WriterTelemetry(settings=settings.telemetry)
     listen = settings.telemetry.writer_listen if args.listen is None else args.listen
-    server = serve(listen, telemetry, required=args.listen is not None)
+    server = serve(listen, endpoints=telemetry, required=args.listen is not None)
     try:
         with stop_on_signals() as should_stop:
             writer_main(settings, should_stop=should_stop, observer=telemetry)

@@ -52,17 +52,17 @@ def decide(facts: ProjectFacts, *, state: ProjectState | None, now: float, guard
     whatever the frontend would say, so asking would only load the frontend.
     """
 
-    def verdict(prune: bool, reason: str) -> ProjectDecision:
+    def verdict(prune: bool, *, reason: str) -> ProjectDecision:
         return ProjectDecision(facts.owner, facts.project, state or "unknown", prune, reason, facts.bytes)
 
     if not is_older(facts.newest_mtime, now=now, days=guard_days):
         age = max(0.0, now - facts.newest_mtime) / DAY
-        return verdict(False, f"changed {age:.1f} days ago (guard {guard_days:g} days)")
+        return verdict(False, reason=f"changed {age:.1f} days ago (guard {guard_days:g} days)")
     if state == "exists":
-        return verdict(False, "the project exists")
+        return verdict(False, reason="the project exists")
     if state != "deleted":
-        return verdict(False, "the frontend gave no clear answer")
-    return verdict(True, "deleted")
+        return verdict(False, reason="the frontend gave no clear answer")
+    return verdict(True, reason="deleted")
 
 
 def within_guard(facts: ProjectFacts, *, now: float, guard_days: float) -> bool:

@@ -32,7 +32,7 @@ def compose_tree(*, old: Mapping[str, Entry], new: Mapping[str, Entry]) -> dict[
     return tree
 
 
-def merge_gitignore(old_text: str, filenames: Iterable[str]) -> str:
+def merge_gitignore(old_text: str, *, filenames: Iterable[str]) -> str:
     """Add ``/<file>`` for each lookaside file that is not yet listed."""
     lines = old_text.splitlines()
     present = set(lines)

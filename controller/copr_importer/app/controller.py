@@ -264,7 +264,7 @@ class Controller:
             if build_id not in self.queue and build_id not in self.awaiting and not self.spool.has_result(build_id):
                 self.spool.remove_ticket(key=key, build_id=build_id)
 
-    def _start_failed(self, task: ImportTask, exc: ImporterError) -> None:
+    def _start_failed(self, task: ImportTask, *, error: ImporterError) -> None:
         """Nothing started (the cluster refused, throttled or could not be reached, or the Job
         template is broken): no attempt is spent, and dispatching pauses for 1 s, doubling
         up to a minute while it keeps failing, so a broken cluster is not hammered."""
@@ -274,7 +274,7 @@ class Controller:
         log.error(
             "cannot start build %d: %s; dispatching again in %.0f s",
             task.build_id,
-            exc,
+            error,
             pause,
             extra=task_fields(task, phase="dispatch"),
         )
@@ -312,7 +312,7 @@ class Controller:
             try:
                 self.executor.start(task)
             except ImporterError as exc:
-                self._start_failed(task, exc)
+                self._start_failed(task, error=exc)
                 return
             self._start_failures = 0
             self.observer.dispatched(task.build_id)

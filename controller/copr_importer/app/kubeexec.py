@@ -185,7 +185,7 @@ class KubernetesExecutor:
             done = [(s, self._ended.get(s.build_id)) for s in self._jobs.values() if self._decided(s)]
             done = [(s, pod) for s, pod in done if s.build_id not in self._reported]
             self._reported.update(s.build_id for s, _ in done)
-        outcomes = [self._outcome(state, pod) for state, pod in done]
+        outcomes = [self._outcome(state, pod=pod) for state, pod in done]
         for state, _ in done:
             try:
                 self.kube.delete_job(state.name)
@@ -193,7 +193,7 @@ class KubernetesExecutor:
                 log.warning("cannot delete job %s: %s", state.name, exc)
         return outcomes
 
-    def _outcome(self, state: JobState, pod: PodState | None) -> Outcome:
+    def _outcome(self, state: JobState, *, pod: PodState | None) -> Outcome:
         task = self._task_for(state)
         if state.succeeded or (pod is not None and pod.phase == "Succeeded"):
             return Outcome(task, EXIT_OK, "handed over", 0.0)

@@ -73,20 +73,27 @@ class CgitList:
         self.git_root = git_root.absolute()
         self._listed: set[str] | None = None
 
-    def ensure_listed(self, repo_path: Path) -> None:
-        """List the bare repository at ``repo_path`` unless it is listed already."""
+    def ensure_listed(self, repo_path: Path) -> bool:
+        """List the bare repository at ``repo_path`` unless it is listed already; True if it was added."""
         repo_path = repo_path.absolute()
         url = repo_path.relative_to(self.git_root).as_posix()
         try:
             listed = self._load()
             if url in listed:
-                return
+                return False
             self._append(f"repo.url={url}\nrepo.path={repo_path}\n\n".encode())
         except OSError as exc:
             log.warning("cannot list %s for cgit in %s (retried on its next commit): %s", url, self.path, exc)
-            return
+            return False
         listed.add(url)
         log.info("listed %s for cgit", url)
+        return True
+
+    def ensure_all(self) -> int:
+        """List every repository under the git root (``<owner>/<project>/<pkg>.git``) that is
+        missing; return how many were added.  For repositories that existed before the
+        list did, e.g. imported by copr-dist-git: the writer lists only what it commits to."""
+        return sum(self.ensure_listed(repo) for repo in sorted(self.git_root.glob("*/*/*.git")) if repo.is_dir())
 
     def _load(self) -> set[str]:
         if self._listed is None:

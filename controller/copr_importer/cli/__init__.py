@@ -13,11 +13,14 @@ And for operators:
 
 * ``render``       the Job a task would become, optionally dry-run on a cluster;
 * ``logs``         a build's per-task log, from the data directory or a URL;
-* ``set-limit``    change N in the controller's ConfigMap.
+* ``set-limit``    change N in the controller's ConfigMap;
+* ``expire-logs``, ``gc-lookaside``, ``prune-projects``  the storage lifecycle;
+* ``cgit-list``    list in cgit the repositories that existed before the list.
 
 Exit codes: 0 success, 1 some imports failed (``run``), no such log (``logs``) or refused by
 the server's dry run (``render``), 2 a usage or settings error,
-65 bad input (``import-step``, ``render``), 75 try again later, 130 interrupted.
+65 bad input (``import-step``, ``render``), 75 try again later (also: a git-writer holds the
+spool, for ``git-writer`` and ``cgit-list``), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -29,11 +32,11 @@ from collections.abc import Sequence
 from ..app.gitwriter import WriterBusy
 from ..app.logformat import configure_logging
 from ..errors import ImporterError
-from . import lifecycle, logs, render, run, setlimit, status, units
+from . import cgit, lifecycle, logs, render, run, setlimit, status, units
 
 __all__ = ["main"]
 
-_COMMANDS = (run, units, status, render, logs, setlimit, lifecycle)
+_COMMANDS = (run, units, status, render, logs, setlimit, lifecycle, cgit)
 
 
 def _parser() -> argparse.ArgumentParser:

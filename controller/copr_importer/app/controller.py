@@ -212,15 +212,15 @@ class Controller:
 
     def _poll(self) -> None:
         started = self.clock()
-        self._next_poll = started + self.settings.frontend.poll_interval
         try:
             tasks, rejected = self.source.fetch_queue()
         except ImporterError as exc:
             log.error("cannot fetch the importing queue: %s", exc)
             return
         finally:
-            cost = self.clock() - started
-            self._next_poll = max(self._next_poll, started + self.settings.frontend.poll_backoff * cost)
+            frontend = self.settings.frontend
+            wait = max(frontend.poll_interval, frontend.poll_backoff * (self.clock() - started))
+            self._next_poll = started + wait
         listed = {t.build_id for t in tasks} | {r.build_id for r in rejected if r.build_id}
         self._report_rejected(rejected)
         for task in self.executor.running():
@@ -281,12 +281,10 @@ class Controller:
 
     def _dispatch(self) -> None:
         now = self.clock()
-        if now < self._dispatch_after:
-            return
         running, limits = self.executor.running(), self.limits()
         self.observer.capacity(running=running, limit=limits.total)
-        if len(running) >= limits.total:
-            return  # no free slot: skip walking a queue that may hold 100 000 tasks
+        if len(running) >= limits.total or now < self._dispatch_after:
+            return  # no free slot, or starts are paused: skip walking a queue that may hold 100 000 tasks
         held = self.reported | self.awaiting | {b for b, t in self.retry_at.items() if t > now}
         ordered = [t for t in self._ordered if t.build_id in self.queue]
         chosen = choose(queue=ordered, running=running, limits=limits, held=held, presorted=True)

@@ -182,8 +182,11 @@ class KubernetesExecutor:
 
     def poll(self) -> list[Outcome]:
         with self._lock:
-            done = [(s, self._ended.get(s.build_id)) for s in self._jobs.values() if self._decided(s)]
-            done = [(s, pod) for s, pod in done if s.build_id not in self._reported]
+            done = [
+                (s, self._ended.get(s.build_id))
+                for s in self._jobs.values()
+                if s.build_id not in self._reported and self._decided(s)
+            ]
             self._reported.update(s.build_id for s, _ in done)
         outcomes = [self._outcome(state, pod=pod) for state, pod in done]
         for state, _ in done:

@@ -19,7 +19,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cluster.conftest import REPO, ControlPlane
-from tests.support.craft import CraftFile, craft_rpm
+from tests.support.craft import CraftFile, evil_srpm
 from tests.support.frontend_stub import FrontendStub
 from tests.support.noderuntime import NodeRuntime
 from tests.support.pipeline import git
@@ -172,13 +172,7 @@ def test_imports_run_as_jobs_end_to_end(
 ) -> None:
     foo = srpm_factory(name="foo", sources={"foo-1.tar.gz": binary_tarball(name="foo", version="1")})
     bar = srpm_factory(name="bar", patches={"bar.patch": b"-a\n+b\n"})
-    evil = tmp_path / "evil-1-1.src.rpm"
-    evil.write_bytes(
-        craft_rpm(
-            name="evil",
-            files=[CraftFile("evil.spec", b"Name: evil\n", flags=32), CraftFile("../../etc/x", b"x")],
-        )
-    )
+    evil = evil_srpm(tmp_path, member=CraftFile("../../etc/x", b"x"))
     frontend.task(1, srpm=foo, pkg="foo", branches=["f43", "master"])
     frontend.task(2, srpm=bar, pkg="bar", branches=["f43"])
     frontend.task(3, srpm=evil, pkg="evil", branches=["f43"])

@@ -10,9 +10,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.craft import CraftFile, craft_rpm
+from tests.support.craft import CraftFile, evil_srpm
 from tests.support.frontend_stub import FrontendStub
-from tests.support.pipeline import cli, git
+from tests.support.pipeline import cli, frontend_config, git
 from tests.support.srpms import binary_tarball
 from tests.support.waiting import wait_until
 
@@ -22,23 +22,12 @@ SHA40 = 40
 
 def test_copr_frontend_end_to_end(frontend: FrontendStub, srpm_factory: Callable[..., Path], tmp_path: Path) -> None:
     data = tmp_path / "data"
-    (tmp_path / "password").write_text("s3cret\n")
-    config = tmp_path / "importer.toml"
-    config.write_text(
-        f'data_dir = "{data}"\n'
-        f'[frontend]\nbase_url = "{frontend.url}"\npassword_file = "{tmp_path / "password"}"\npoll_interval = 0.2\n'
-        "backoff = 0.05\n[download]\nbackoff = 0.0\n[executor]\nworkers = 2\nmax_attempts = 2\nretry_delay = 0.1\n"
-    )
+    extra = "backoff = 0.05\n[download]\nbackoff = 0.0\n[executor]\nworkers = 2\nmax_attempts = 2\nretry_delay = 0.1\n"
+    config = frontend_config(tmp_path, frontend_url=frontend.url, data=data, extra=extra)
     foo1 = srpm_factory(name="foo", version="1", sources={"foo-1.tar.gz": binary_tarball(name="foo", version="1")})
     foo2 = srpm_factory(name="foo", version="2", sources={"foo-2.tar.gz": binary_tarball(name="foo", version="2")})
     bar = srpm_factory(name="bar", patches={"bar.patch": b"-a\n+b\n"})
-    evil = tmp_path / "evil-1-1.src.rpm"
-    evil.write_bytes(
-        craft_rpm(
-            name="evil",
-            files=[CraftFile("evil.spec", b"Name: evil\n", flags=32), CraftFile("link", b"/etc/shadow", mode=0o120777)],
-        )
-    )
+    evil = evil_srpm(tmp_path, member=CraftFile("link", b"/etc/shadow", mode=0o120777))
     frontend.task(1, srpm=foo1, pkg="foo", branches=["master", "f43"])
     frontend.task(2, srpm=bar, pkg="bar", branches=["f42", "bad..branch"])
     frontend.task(3, srpm=foo2, pkg="foo", branches=["f43", "master"])

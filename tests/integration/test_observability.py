@@ -27,9 +27,9 @@ from copr_importer.adapters.spool import Spool
 from copr_importer.app.importstep import EXIT_OK, run_step
 from copr_importer.app.telemetry import ControllerTelemetry
 from copr_importer.settings import TelemetrySettings, from_mapping
-from tests.support.craft import CraftFile, craft_rpm
+from tests.support.craft import CraftFile, evil_srpm
 from tests.support.frontend_stub import FrontendStub
-from tests.support.pipeline import cli, make_task
+from tests.support.pipeline import cli, frontend_config, make_task
 from tests.support.srpms import binary_tarball
 from tests.support.waiting import wait_until
 
@@ -82,22 +82,11 @@ def test_metrics_health_status_and_logs_of_an_embedded_run(
     frontend: FrontendStub, srpm_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    (tmp_path / "password").write_text("s3cret\n")
-    config = tmp_path / "importer.toml"
-    config.write_text(
-        f'data_dir = "{data}"\n'
-        f'[frontend]\nbase_url = "{frontend.url}"\npassword_file = "{tmp_path / "password"}"\npoll_interval = 0.2\n'
-        "backoff = 0.01\nmax_attempts = 1\n[executor]\nworkers = 2\n"
-    )
+    extra = "backoff = 0.01\nmax_attempts = 1\n[executor]\nworkers = 2\n"
+    config = frontend_config(tmp_path, frontend_url=frontend.url, data=data, extra=extra)
     foo = srpm_factory(name="foo", sources={"foo-1.tar.gz": binary_tarball(name="foo", version="1")})
     bar = srpm_factory(name="bar", patches={"bar.patch": b"-a\n+b\n"})
-    evil = tmp_path / "evil-1-1.src.rpm"
-    evil.write_bytes(
-        craft_rpm(
-            name="evil",
-            files=[CraftFile("evil.spec", b"Name: evil\n", flags=32), CraftFile("link", b"/etc/shadow", mode=0o120777)],
-        )
-    )
+    evil = evil_srpm(tmp_path, member=CraftFile("link", b"/etc/shadow", mode=0o120777))
     # The frontend is down at first: alive, but not ready.
     frontend.fail_next["/backend/importing/"] = [503] * 10_000
     log = tmp_path / "controller.log"

@@ -13,8 +13,9 @@ import lzma
 import stat
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["CraftFile", "craft_rpm"]
+__all__ = ["CraftFile", "craft_rpm", "evil_srpm"]
 
 _TYPES = {"int16": (3, ">H", 2), "int32": (4, ">I", 4), "int64": (5, ">Q", 8)}
 
@@ -109,3 +110,10 @@ def craft_rpm(
     signature = _header([])
     signature += b"\0" * (-len(signature) % 8)
     return lead + signature + _header(entries) + payload
+
+
+def evil_srpm(directory: Path, *, member: CraftFile) -> Path:
+    """``directory/evil-1-1.src.rpm``: a valid spec beside one hostile ``member``."""
+    path = directory / "evil-1-1.src.rpm"
+    path.write_bytes(craft_rpm(name="evil", files=[CraftFile("evil.spec", b"Name: evil\n", flags=32), member]))
+    return path

@@ -13,7 +13,7 @@ from copr_importer.app.importstep import EXIT_OK, run_step
 from copr_importer.core.task import ImportTask
 from copr_importer.settings import Settings
 
-__all__ = ["cli", "git", "import_now", "make_task"]
+__all__ = ["cli", "frontend_config", "git", "import_now", "make_task"]
 
 
 def make_task(build_id: int, srpm: Path, *, pkg: str, branches: tuple[str, ...] = ("master",), **kw: Any) -> ImportTask:
@@ -46,3 +46,16 @@ def git(repo: Path, *args: str) -> str:
 def cli(*args: str) -> list[str]:
     """The command line that runs ``copr-importer`` from this checkout."""
     return [sys.executable, "-m", "copr_importer", *args]
+
+
+def frontend_config(tmp_path: Path, *, frontend_url: str, data: Path, extra: str) -> Path:
+    """``tmp_path/importer.toml`` for a run against a frontend (password in a file, 0.2 s polls),
+    with ``extra`` TOML lines appended to the ``[frontend]`` table."""
+    (tmp_path / "password").write_text("s3cret\n")
+    config = tmp_path / "importer.toml"
+    config.write_text(
+        f'data_dir = "{data}"\n'
+        f'[frontend]\nbase_url = "{frontend_url}"\npassword_file = "{tmp_path / "password"}"\npoll_interval = 0.2\n'
+        + extra
+    )
+    return config

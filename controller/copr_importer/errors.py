@@ -4,6 +4,8 @@
 
     ImporterError                   root: ``except ImporterError`` catches all of ours
     ├── TransientError              retry later, with backoff (network, 5xx, 408, 429)
+    │   └── StorageError            the disk is full, read-only or failing: nothing is
+    │                               the input's fault; keep the work and retry later
     └── PermanentError              do not retry; report a failure with ``code``
         ├── BadInputError           the task or the SRPM is wrong: the user must fix it
         └── ConfigError             the operator's settings are wrong
@@ -20,6 +22,7 @@ __all__ = [
     "ConfigError",
     "ImporterError",
     "PermanentError",
+    "StorageError",
     "TransientError",
 ]
 
@@ -30,6 +33,12 @@ class ImporterError(Exception):
 
 class TransientError(ImporterError):
     """The operation may succeed if repeated later (network, 5xx, a busy resource)."""
+
+
+class StorageError(TransientError):
+    """Local storage refused a write (ENOSPC, EROFS, EIO, EDQUOT): an operator's problem,
+    never the build's.  The work that hit it stays where it is and is retried; nothing
+    is reported failed because of it."""
 
 
 class PermanentError(ImporterError):

@@ -8,6 +8,7 @@ controller share one directory and communicate only through renames in it::
       requests/<id>/              a complete request: request.json + files/
       results/<id>.json           the outcome, written by the writer or the step
       tickets/<package-key>/<id>  "build <id> of this package is on its way"
+      writer-health.json          the git-writer's open problem (disk full...), or none
 
 * A request becomes visible by one ``rename(2)`` of a complete directory, so the
   writer never sees half a request.  A second hand-over of the same build id
@@ -37,6 +38,7 @@ __all__ = ["Spool", "package_key_for"]
 
 REQUEST_FILE = "request.json"
 FILES_DIR = "files"
+WRITER_HEALTH = "writer-health.json"
 
 
 def package_key_for(record: dict[str, Any]) -> str:
@@ -132,6 +134,23 @@ class Spool:
 
     def remove_result(self, build_id: int) -> None:
         self.result_path(build_id).unlink(missing_ok=True)
+
+    # --- the writer's health ------------------------------------------------
+
+    def write_writer_health(self, problem: str | None, *, since: float) -> None:
+        """The git-writer's current problem (None: healthy), for the controller's readiness:
+        in both shapes the writer and the controller share only this directory."""
+        atomicfile.write_json(self.root / WRITER_HEALTH, value={"problem": problem, "since": since}, durable=False)
+
+    def read_writer_health(self) -> tuple[str | None, float]:
+        """``(problem, since)`` as the writer last wrote it; no file or an unreadable one: healthy."""
+        try:
+            with open(self.root / WRITER_HEALTH, "rb") as f:
+                value = json.load(f)
+            problem = value.get("problem")
+            return (problem if isinstance(problem, str) else None), float(value.get("since") or 0.0)
+        except (OSError, ValueError, AttributeError, TypeError):
+            return None, 0.0
 
     # --- tickets ------------------------------------------------------------
 

@@ -66,6 +66,12 @@ class Observer:
     def reported(self, report: Mapping[str, Any], *, package: str | None) -> None:
         """A report for the frontend was put in the outbox; ``package`` is owner/project/pkg if known."""
 
+    def problem(self, component: str, *, reason: str | None) -> None:
+        """``component`` (``frontend``, ``storage``, ``cluster``, ``git-writer``...) cannot do
+        its work for ``reason`` (disk full, password rejected, apiserver unreachable), or is
+        well again (``reason`` None).  Telemetry turns an open problem into readiness false
+        with the reason in /status, ``status`` and a metric; the loop keeps retrying."""
+
     # --- Kubernetes executor ------------------------------------------------
 
     def limit_refreshed(self, result: str) -> None:

@@ -19,7 +19,7 @@ __all__ = ["cli", "frontend_config", "git", "import_now", "make_task"]
 def make_task(build_id: int, srpm: Path, *, pkg: str, branches: tuple[str, ...] = ("master",), **kw: Any) -> ImportTask:
     fields: dict[str, Any] = {"owner": "alice", "project": "demo", "sandbox": "alice/demo--alice", **kw}
     return ImportTask(
-        build_id, fields["owner"], fields["project"], pkg, tuple(sorted(branches)), str(srpm), fields["sandbox"]
+        build_id, fields["owner"], fields["project"], pkg, tuple(dict.fromkeys(branches)), str(srpm), fields["sandbox"]
     )
 
 

@@ -163,12 +163,15 @@ def test_a_branch_never_moves_to_a_commit_that_does_not_descend_from_its_head(se
     theirs = repo.commit(tree=empty, parents=(root,), message="theirs")
     repo.set_branch("f43", sha=ours)
     with pytest.raises(NotForward):
-        _move(repo, "f43", head=ours, new=theirs)
+        _move(repo, "f43", head=ours, new=theirs, made={})
     with pytest.raises(NotForward):
-        _move(repo, "f43", head=ours, new=root)  # backwards
+        _move(repo, "f43", head=ours, new=root, made={})  # backwards
     assert repo.branch("f43") == ours
     child = repo.commit(tree=empty, parents=(ours,), message="child")
-    _move(repo, "f43", head=ours, new=child)
+    _move(repo, "f43", head=ours, new=child, made={})
+    assert repo.branch("f43") == child
+    with pytest.raises(NotForward):  # what a commit was made with is what counts
+        _move(repo, "f43", head=child, new=theirs, made={theirs: (root,)})
     assert repo.branch("f43") == child
     repo.close()
 

@@ -13,6 +13,8 @@
 * A branch only moves forward: before each ref update the new commit must
   descend from the branch's head (reset commits do: the head is their parent).
   Anything else raises :class:`NotForward` and that branch fails, untouched.
+  The parents of the commits made for this import are known from making them,
+  so the check reads the repository only for a fast-forward past them.
 * A failure the input caused (an invalid branch name, one that clashes with an
   existing branch) fails that branch alone, as copr does; any other error
   propagates, so that the request stays and is applied again later.
@@ -63,6 +65,7 @@ class BranchCommits:
     commits: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     moved: int = 0
+    made: dict[str, tuple[str, ...]] = field(default_factory=dict)  # commits made here -> their parents
 
 
 def commit_branches(repo: PackageRepo, *, branches: Sequence[str], content: Content) -> BranchCommits:
@@ -72,11 +75,11 @@ def commit_branches(repo: PackageRepo, *, branches: Sequence[str], content: Cont
         try:
             head = _head(repo, branch)
             if not outcome.commits:
-                new = _import_commit(repo, head=head, content=content)
+                new = _import_commit(repo, head=head, content=content, made=outcome.made)
             else:
-                new = _sync(repo, head=head, done=list(outcome.commits.values()), content=content)
+                new = _sync(repo, head=head, done=list(outcome.commits.values()), content=content, made=outcome.made)
             if new != head:
-                _move(repo, branch, head=head, new=new)
+                _move(repo, branch, head=head, new=new, made=outcome.made)
                 outcome.moved += 1
                 log.info("branch %s: %s", branch, new)
             else:
@@ -108,14 +111,14 @@ def _head(repo: PackageRepo, branch: str) -> str:
     return head
 
 
-def _move(repo: PackageRepo, branch: str, *, head: str, new: str) -> None:
+def _move(repo: PackageRepo, branch: str, *, head: str, new: str, made: dict[str, tuple[str, ...]]) -> None:
     """Point ``branch`` at ``new``, which must descend from ``head``."""
-    if not repo.is_ancestor(head, descendant=new):
+    if head not in made.get(new, ()) and not repo.is_ancestor(head, descendant=new):
         raise NotForward(f"refusing to move the branch from {head} to {new}, which does not descend from it")
     repo.set_branch(branch, sha=new)
 
 
-def _import_commit(repo: PackageRepo, *, head: str, content: Content) -> str:
+def _import_commit(repo: PackageRepo, *, head: str, content: Content, made: dict[str, tuple[str, ...]]) -> str:
     parent = repo.read_commit(head)
     old = repo.read_tree(parent.tree)
     new = tree.compose_tree(old=old, new=content.entries)
@@ -127,28 +130,32 @@ def _import_commit(repo: PackageRepo, *, head: str, content: Content) -> str:
     new_tree = repo.write_tree(new)
     if new_tree == parent.tree:
         return head  # the same SRPM again: no new commit, same hash
-    return repo.commit(
+    sha = repo.commit(
         tree=new_tree,
         parents=(head,),
         message=content.message,
         author_date=content.date,
         committer_date=content.date,
     )
+    made[sha] = (head,)
+    return sha
 
 
-def _sync(repo: PackageRepo, *, head: str, done: list[str], content: Content) -> str:
+def _sync(repo: PackageRepo, *, head: str, done: list[str], content: Content, made: dict[str, tuple[str, ...]]) -> str:
     if head in done:
         return head
     for target in done:
-        if repo.is_ancestor(head, descendant=target):
+        if head in made.get(target, ()) or repo.is_ancestor(head, descendant=target):
             return target  # fast-forward
     source = repo.read_commit(done[0])
     if repo.read_commit(head).tree == source.tree:
         return head
-    return repo.commit(
+    sha = repo.commit(
         tree=source.tree,
         parents=(head,),
         message=content.message,
         author_date=source.author_date,
         committer_date=content.date,
     )
+    made[sha] = (head,)
+    return sha

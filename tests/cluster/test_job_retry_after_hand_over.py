@@ -88,18 +88,12 @@ def test_a_retried_job_neither_reapplies_nor_reports_other_hashes(
             what="the retried pod's hand-over to reach the writer",
             runtime=holding_node,
         )
-        until(
-            lambda: not control_plane.kubectl("get", "jobs", "-n", namespace, "-o", "name"),
-            timeout=120,
-            what="both Jobs to be decided and deleted",
-            runtime=holding_node,
-        )
-        until(
-            lambda: not list((data / "spool/requests").iterdir()) and not list((data / "spool/results").iterdir()),
-            timeout=60,
-            what="the spool to be empty",
-            runtime=holding_node,
-        )
+
+        def settled() -> bool:
+            spool_empty = not [*(data / "spool/requests").iterdir(), *(data / "spool/results").iterdir()]
+            return spool_empty and not control_plane.kubectl("get", "jobs", "-n", namespace, "-o", "name")
+
+        until(settled, timeout=120, what="both Jobs decided and deleted, the spool empty", runtime=holding_node)
     assert all(r == first for r in reports(1)), reports(1)  # once, or byte-identical repeats
     assert set(first["branch_commits"]) == {"f43", "master"}  # type: ignore[arg-type]
     assert git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads") == heads

@@ -24,7 +24,7 @@ from copr_importer.app.gitwriter import GitWriter
 from copr_importer.app.importstep import EXIT_OK, run_step
 from copr_importer.core.task import ImportTask
 from copr_importer.settings import Settings
-from tests.support.pipeline import git, make_task
+from tests.support.pipeline import git, make_task, writer_pass
 from tests.support.waiting import wait_until
 
 SrpmFactory = Callable[..., Path]
@@ -43,12 +43,7 @@ def hand_over(settings: Settings, task: ImportTask) -> None:
 def apply(settings: Settings) -> dict[int, bytes]:
     """One writer pass; then take every result file as the controller would."""
     spool = Spool(settings.spool_root)
-    writer = GitWriter(settings=settings, spool=spool)
-    writer.acquire()
-    try:
-        writer.step()
-    finally:
-        writer.close()
+    writer_pass(settings, spool=spool)
     taken = {b: spool.result_path(b).read_bytes() for b, _ in spool.results()}
     for build_id in taken:
         spool.remove_result(build_id)

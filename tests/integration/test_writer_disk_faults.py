@@ -68,7 +68,7 @@ def settings_on(root: Path, **extra: object) -> Settings:
     return from_mapping({"data_dir": str(root), **extra})
 
 
-def writer_pass(settings: Settings, observer: Observer) -> GitWriter:
+def started_writer(settings: Settings, observer: Observer) -> GitWriter:
     writer = GitWriter(settings=settings, observer=observer)
     writer.acquire()
     writer.step()
@@ -120,14 +120,14 @@ def spooled(disk: SmallDisk, srpm_factory: SrpmFactory, tmp_path: Path) -> tuple
     sources = {"foo-2.tar.gz": binary_tarball(name="foo", version="2")}
     v2 = srpm_factory(name="foo", version="2", sources=sources, patches={"a.patch": b"-a\n+2\n", "b.patch": b"+b\n"})
     assert run_step(make_task(1, v1, pkg="foo"), settings=settings, spool=spool).exit_code == EXIT_OK
-    writer_pass(settings, Observer()).close()
+    started_writer(settings, Observer()).close()
     spool.remove_result(1)
     assert run_step(make_task(2, v2, pkg="foo", branches=BRANCHES), settings=settings, spool=spool).exit_code == EXIT_OK
     saved = tmp_path / "saved"
     shutil.copytree(settings.data_dir, saved, symlinks=True)
     repo = settings.git_root / "alice/demo/foo.git"
     before = loose_objects(repo)
-    writer_pass(settings, Observer()).close()
+    started_writer(settings, Observer()).close()
     new = loose_objects(repo) - before
     order = {"blob": 0, "tree": 1, "commit": 2}
     kinds = sorted(((sha, git(repo, "cat-file", "-t", sha)) for sha in new), key=lambda e: order[e[1]])
@@ -153,7 +153,7 @@ def test_a_full_disk_at_every_write_of_the_writer(disk: SmallDisk, spooled: tupl
         restore(settings, saved)
         disk.leave_free(pages)
         observer = Problems()
-        writer = writer_pass(settings, observer)
+        writer = started_writer(settings, observer)
         try:
             if not observer.reasons:  # enough space at last
                 assert spool.result_path(2).read_bytes() == reference.result
@@ -184,7 +184,7 @@ def test_a_full_git_disk_shows_in_the_writer_health_file(
     assert run_step(make_task(1, srpm_factory(name="foo"), pkg="foo"), settings=settings, spool=spool).exit_code == 0
     settings.git_root.mkdir()
     disk.leave_free(0)
-    writer = writer_pass(settings, Observer())
+    writer = started_writer(settings, Observer())
     try:
         problem, since = spool.read_writer_health()
         assert problem is not None and "no space left on device" in problem.lower() and since > 0

@@ -25,7 +25,7 @@ controller share one directory and communicate only through renames in it::
 * Leftovers of killed processes (staging directories, temporaries, removed
   requests) are swept by the git-writer, which holds the spool's lock: only
   those last changed before a given time, because in Kubernetes an import pod
-  may still be writing its staging directory (see ``GitWriter.sweep``).
+  may still be writing its staging directory (see ``app/leftovers.py``).
 """
 
 from __future__ import annotations

@@ -130,15 +130,7 @@ def _import_commit(repo: PackageRepo, *, head: str, content: Content, made: dict
     new_tree = repo.write_tree(new)
     if new_tree == parent.tree:
         return head  # the same SRPM again: no new commit, same hash
-    sha = repo.commit(
-        tree=new_tree,
-        parents=(head,),
-        message=content.message,
-        author_date=content.date,
-        committer_date=content.date,
-    )
-    made[sha] = (head,)
-    return sha
+    return _commit_on(repo, head, tree=new_tree, author_date=content.date, content=content, made=made)
 
 
 def _sync(repo: PackageRepo, *, head: str, done: list[str], content: Content, made: dict[str, tuple[str, ...]]) -> str:
@@ -150,12 +142,15 @@ def _sync(repo: PackageRepo, *, head: str, done: list[str], content: Content, ma
     source = repo.read_commit(done[0])
     if repo.read_commit(head).tree == source.tree:
         return head
+    return _commit_on(repo, head, tree=source.tree, author_date=source.author_date, content=content, made=made)
+
+
+def _commit_on(
+    repo: PackageRepo, head: str, *, tree: str, author_date: str, content: Content, made: dict[str, tuple[str, ...]]
+) -> str:
+    """A commit of ``tree`` on top of ``head``, committed at the import's date; noted in ``made``."""
     sha = repo.commit(
-        tree=source.tree,
-        parents=(head,),
-        message=content.message,
-        author_date=source.author_date,
-        committer_date=content.date,
+        tree=tree, parents=(head,), message=content.message, author_date=author_date, committer_date=content.date
     )
     made[sha] = (head,)
     return sha

@@ -207,3 +207,10 @@ def test_an_incomplete_request_fails_its_build_and_a_broken_repository_waits(
     finally:
         writer.close()
     subprocess.run(["git", "-C", str(bar), "fsck", "--strict"], check=True, capture_output=True)
+
+
+def test_a_new_writer_clears_the_problem_a_killed_one_left(settings: Settings) -> None:
+    spool = Spool(settings.spool_root)
+    spool.write_writer_health("storage refused a write: no space left on device", since=1.0)
+    writer_pass(settings, spool=spool)  # nothing to do, and nothing fails
+    assert spool.read_writer_health() == (None, 0.0)

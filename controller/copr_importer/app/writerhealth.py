@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 COMPONENT = "git-writer"
 STORAGE = ""  # the key of the storage problem; package keys are never empty
+_UNKNOWN = object()  # what the health file says before this writer wrote it
+_FAILED = object()  # the last write of the health file failed
 
 
 @dataclass(slots=True)
@@ -56,7 +58,7 @@ class WriterHealth:
         self.clock = clock
         self._open: dict[str, _Problem] = {}
         self._told: str | None = None  # the observer's view
-        self._written: str | None = None  # the health file's
+        self._written: object = _UNKNOWN  # the health file's: a dead writer's problem, perhaps
         self._since = 0.0
 
     def paused(self) -> float:
@@ -77,8 +79,9 @@ class WriterHealth:
         self._publish()
 
     def succeeded(self, keys: Collection[str]) -> None:
-        """Work on ``keys`` succeeded: their problems are over."""
-        if any(k in self._open for k in keys):
+        """Work on ``keys`` succeeded: their problems are over (and a problem a killed
+        writer left in the health file is cleared at the first success)."""
+        if self._written is _UNKNOWN or any(k in self._open for k in keys):
             for key in keys:
                 self._open.pop(key, None)
             self._publish()
@@ -106,5 +109,6 @@ class WriterHealth:
                 self.spool.write_writer_health(reason, since=self._since)
             except OSError as exc:
                 log.warning("cannot write the writer's health file: %s", exc)
-                return  # tried again at the next change
+                self._written = _FAILED  # tried again at the next change
+                return
             self._written = reason

@@ -103,6 +103,10 @@ _LEGACY_SIGNATURES = (
     (277, 277, 1, False), (269, 269, 1, False), (273, 273, 1, False), (267, 267, 0, False),
     (268, 268, 0, False), (270, 270, 1, False), (271, 271, 1, False),
 )  # fmt: skip
+# Tags read here (or by rpm2archive's file list) whose exact type rpm relies on: rpm's
+# header check lets the string types stand in for one another, but rpm2archive then
+# crashes on, e.g., DIRNAMES typed as an i18n string.
+_EXACT_TYPES = (1000, 1001, 1002, 1035, 1036, 1039, 1040, 1097, 1117, 1118, 1124, 1125, 5010, 5092, 5097)
 _DIGEST_ALGOS = {1: "md5", 2: "sha1", 8: "sha256", 9: "sha384", 10: "sha512", 11: "sha224"}
 _INT16 = frozenset({RpmType.INT16})
 _INT32 = frozenset({RpmType.INT32})
@@ -258,6 +262,10 @@ def read_package(stream: IO[bytes]) -> RpmPackage:
         raise _bad("truncated RPM: the signature header is cut short")
     main = read_header(stream, what="header", region_tag=REGION_IMMUTABLE, max_tags=0xFFFF, max_data=_MAX_DATA)
     _check_header_digests(sig, main)
+    for tag in _EXACT_TYPES:
+        entry = main.entry(tag)
+        if entry is not None and entry.type != expected_type(tag):
+            raise _bad(f"RPM header tag {tag} has type {entry.type}, expected {expected_type(tag)}")
     _check_legacy_signatures(sig, main)
     _check_payload_digests(stream, sig=sig, main=main)
     fmt = main.string(Tag.PAYLOADFORMAT) or "cpio"
@@ -302,6 +310,9 @@ def _check_payload_digests(stream: IO[bytes], *, sig: Header, main: Header) -> N
     digests = main.strings(Tag.PAYLOADDIGEST)
     if md5 is None and digests is None:
         raise _bad("RPM payload has no digest (neither MD5 nor SHA-256): refusing to trust it")
+    if digests is None and Tag.PAYLOADDIGESTALT in main:
+        # rpm -K would check this one against the compressed payload, and fail.
+        raise _bad("RPM header has a digest of the decompressed payload but none of the payload")
     algo = main.ints(Tag.PAYLOADDIGESTALGO, kinds=_INT32)
     if algo is not None and algo != [8]:
         raise _bad(f"unsupported RPM payload digest algorithm {algo}")

@@ -97,7 +97,7 @@ def _ntfs_tail(rest: str, *, stream_ok: bool) -> bool:
 
 
 def _ntfs_reads_as_git(name: str) -> bool:
-    component = re.split(r"[/\\]", name, maxsplit=1)[0]
+    component = re.split(r"[/\\:]", name, maxsplit=1)[0]  # a separator or a stream name ends it
     lower = component.lower() if component.isascii() else component
     for prefix in (".git", "git~1"):
         if lower.startswith(prefix) and _ntfs_tail(lower[len(prefix) :], stream_ok=False):
@@ -191,7 +191,7 @@ def branch_name_problem(name: str) -> str | None:
     problem = _ref_format_problem(name)
     if problem:
         return problem
-    if _PSEUDO_REF.fullmatch(name) or name.startswith("refs/"):
+    if _PSEUDO_REF.fullmatch(name) or name == "@" or name.startswith("refs/"):
         return "reads as HEAD, another special ref or a full ref name"
     if _FULL_HASH.fullmatch(name):
         return "reads as a commit hash"
@@ -203,8 +203,6 @@ def branch_name_problem(name: str) -> str | None:
 def _ref_format_problem(name: str) -> str | None:
     if not name or name.startswith("-"):
         return "empty or starting with '-'"
-    if name == "@":
-        return "is '@'"
     if _BRANCH_BAD_CHARS.search(name):
         return "contains a space, a control character or one of ~^:?*[\\"
     if ".." in name or "@{" in name or "//" in name:

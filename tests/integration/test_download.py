@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from copr_importer.adapters.download import download
 from copr_importer.errors import BadInputError
 from copr_importer.settings import DownloadSettings
+from tests.support.httpserver import serving_http
 
 FAST = DownloadSettings(backoff=0.0, max_attempts=3, request_timeout=5.0)
 LOCAL = DownloadSettings(local_files=True)
@@ -52,15 +52,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[str]:
     Handler.hits, Handler.redirects = [], {}
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving_http(Handler) as url:
+        yield url
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "/etc/passwd", "file:///dev/zero", "/nonexistent.src.rpm"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import gzip
 import hashlib
+import io
 import struct
 import subprocess
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from copr_importer.adapters.rpmfile import iter_payload, read_package
+from copr_importer.adapters.rpmpayload import PayloadStream
 from copr_importer.adapters.rpmtagtypes import expected_type
 from copr_importer.adapters.unpacker import unpack
 from copr_importer.errors import BadInputError
@@ -141,18 +143,25 @@ def test_corrupt_zstd_and_xz_payloads(tmp_path: Path) -> None:
         assert "corrupt" in error.message or "truncated" in error.message, (compressor, error.message)
 
 
-def test_the_size_limit_counts_bytes_as_they_come_out(tmp_path: Path) -> None:
-    """Honest header sizes, then 64 MiB of zeros after the archive's trailer."""
+def test_the_size_limit_counts_bytes_as_they_come_out() -> None:
+    """Whatever the header says, the stream stops at the limit: 64 MiB of zeros in 64 KiB."""
+    raw = io.BytesIO(gzip.compress(bytes(64 << 20), mtime=0))
+    assert len(raw.getvalue()) < 200_000
+    stream = PayloadStream(raw, compressor="gzip", limit=4 << 20)
+    with pytest.raises(BadInputError, match="size limit") as caught:
+        for _ in stream.chunks(64 << 20, what="zeros"):
+            pass
+    assert caught.value.code == "unsafe_srpm" and stream.total <= (4 << 20) + (1 << 20)
+
+
+def test_nothing_but_padding_after_the_trailer(tmp_path: Path) -> None:
+    """An honest small package, then 64 MiB of zeros after the archive's trailer."""
     parts = split_rpm(craft_rpm(name="s", files=[SPEC]))
     archive = gzip.decompress(parts.payload) + bytes(64 << 20)
-    payload = gzip.compress(archive, mtime=0)
-    assert len(payload) < 200_000
-    data = reseal(parts.lead + parts.sig + b"\0" * (-len(parts.sig) % 8) + parts.main + payload, archive=archive)
-    path = tmp_path / "bomb.src.rpm"
-    path.write_bytes(data)
-    with pytest.raises(BadInputError, match="size limit") as caught:
-        _read(path, tmp_path / "out", UnpackSettings(max_total_bytes=4 << 20))
-    assert caught.value.code == "unsafe_srpm"
+    data = reseal(
+        parts.lead + parts.sig + b"\0" * (-len(parts.sig) % 8) + parts.main + gzip.compress(archive), archive=archive
+    )
+    assert "data after the archive's trailer" in _refusal(data, tmp_path).message
 
 
 def test_a_zstd_window_beyond_the_cap_is_refused(tmp_path: Path) -> None:

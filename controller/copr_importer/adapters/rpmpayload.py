@@ -39,6 +39,7 @@ _MAX_WINDOW = 64 * 1024 * 1024
 _LZMA_MEMLIMIT = _MAX_WINDOW + 8 * 1024 * 1024
 _TRAILER = "TRAILER!!!"
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+_MAX_PADDING = 512
 MAX_NAME = 4096  # rpm's limit on a cpio member's name size
 
 
@@ -180,9 +181,12 @@ class PayloadStream:
             self.read(4 - length % 4, what="cpio padding")
 
     def finish(self) -> None:
-        """Read to the end: only padding may follow the trailer."""
-        while data := self._read_some(_RAW_CHUNK):
-            if data.count(0) != len(data):
+        """Read to the end: only padding may follow the trailer (rpm pads to 4 bytes,
+        GNU cpio to 512; more is data that no file holds)."""
+        padding = 0
+        while data := self._read_some(_MAX_PADDING + 1 - padding):
+            padding += len(data)
+            if padding > _MAX_PADDING or data.count(0) != len(data):
                 raise _bad("corrupt RPM payload: data after the archive's trailer")
 
 

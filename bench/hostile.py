@@ -120,17 +120,19 @@ def bomb_set(workdir: Path, *, large: bool) -> dict[str, Path]:
             path.with_suffix(".tmp").rename(path)
         files[name] = path
     files["rpmbuild-1GB-source"] = _rpmbuild_zeros(folder, workdir, size=10**9)
+    files["rpmbuild-xz9-256MB-source"] = _rpmbuild_zeros(folder, workdir, size=256 * 10**6, payload="w9.xzdio")
     if large:
         files["rpmbuild-4.1GiB-source-stripped"] = _rpmbuild_zeros(folder, workdir, size=int(4.1 * GiB))
     return files
 
 
-def _rpmbuild_zeros(folder: Path, workdir: Path, *, size: int) -> Path:
-    """A real SRPM: rpmbuild -bs over a spec whose one source is ``size`` zero bytes."""
-    path = folder / f"zeros-{size}.src.rpm"
+def _rpmbuild_zeros(folder: Path, workdir: Path, *, size: int, payload: str = "") -> Path:
+    """A real SRPM: rpmbuild -bs over a spec whose one source is ``size`` zero bytes
+    (``payload``: rpm's ``_source_payload``, e.g. ``w9.xzdio`` for xz's 64 MiB dictionary)."""
+    path = folder / f"zeros-{size}{payload and '-' + payload}.src.rpm"
     if not path.exists():
         print(f"rpmbuild with a {size}-byte source", file=sys.stderr)
-        top = workdir / f"zeros-{size}"
+        top = workdir / path.stem
         for sub in ("SOURCES", "SPECS", "SRPMS"):
             (top / sub).mkdir(parents=True)
         with open(top / "SOURCES" / "zeros.bin", "wb") as out:
@@ -138,6 +140,8 @@ def _rpmbuild_zeros(folder: Path, workdir: Path, *, size: int) -> Path:
         spec = top / "SPECS" / "zeros.spec"
         spec.write_text(spec_text(name="zeros", version="1.0", sources=["zeros.bin"], patches=[]))
         command = ["rpmbuild", "--define", f"_topdir {top}", "--define", "_source_filedigest_algorithm 8", "-bs"]
+        if payload:
+            command[1:1] = ["--define", f"_source_payload {payload}"]
         subprocess.run([*command, str(spec)], check=True, capture_output=True)
         (built,) = (top / "SRPMS").glob("*.src.rpm")
         shutil.copyfile(built, path)

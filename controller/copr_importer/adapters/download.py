@@ -84,7 +84,7 @@ def download(
     http = session or requests.Session()
     for attempt in range(1, settings.max_attempts + 1):
         try:
-            _attempt(http, url, dest=dest, settings=settings, deadline=deadline)
+            _attempt(http, url=url, dest=dest, settings=settings, deadline=deadline)
             return dest
         except _Retry as exc:
             if attempt == settings.max_attempts or time.monotonic() >= deadline:
@@ -95,14 +95,14 @@ def download(
     raise AssertionError("unreachable")
 
 
-def _remaining(deadline: float, settings: DownloadSettings) -> float:
+def _remaining(deadline: float, *, settings: DownloadSettings) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
         raise _failed(f"download exceeded the time limit of {settings.total_timeout:.0f} s")
     return left
 
 
-def _redirect_target(url: str, location: str, *, origin_port: int) -> str:
+def _redirect_target(url: str, *, location: str, origin_port: int) -> str:
     target = urljoin(url, location)
     parts = urlsplit(target)
     scheme = parts.scheme.lower()
@@ -117,12 +117,12 @@ def _redirect_target(url: str, location: str, *, origin_port: int) -> str:
     return target
 
 
-def _attempt(http: requests.Session, url: str, *, dest: Path, settings: DownloadSettings, deadline: float) -> None:
+def _attempt(http: requests.Session, *, url: str, dest: Path, settings: DownloadSettings, deadline: float) -> None:
     origin = urlsplit(url)
     origin_port = origin.port or _DEFAULT_PORTS[origin.scheme.lower()]
     current = url
     for _ in range(_MAX_REDIRECTS + 1):
-        timeout = min(settings.request_timeout, _remaining(deadline, settings))
+        timeout = min(settings.request_timeout, _remaining(deadline, settings=settings))
         try:
             response = http.get(
                 current, stream=True, allow_redirects=False, timeout=timeout, headers={"Accept-Encoding": "identity"}
@@ -131,13 +131,13 @@ def _attempt(http: requests.Session, url: str, *, dest: Path, settings: Download
             raise _Retry(f"{type(exc).__name__}: {exc}") from None
         with response:
             if response.is_redirect and "location" in response.headers:
-                current = _redirect_target(current, response.headers["location"], origin_port=origin_port)
+                current = _redirect_target(current, location=response.headers["location"], origin_port=origin_port)
                 continue
             _check_status(response, url=url, settings=settings)
             try:
                 _stream(response, dest=dest, settings=settings, deadline=deadline)
             except (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
-                _remaining(deadline, settings)  # past the deadline: that is the failure
+                _remaining(deadline, settings=settings)  # past the deadline: that is the failure
                 raise _Retry(f"{type(exc).__name__}: {exc}") from None
             return
     raise _failed(f"download of {url} redirects more than {_MAX_REDIRECTS} times")
@@ -167,14 +167,14 @@ def _stream(response: requests.Response, *, dest: Path, settings: DownloadSettin
     with open(dest, "wb") as out:
         while True:
             if sock is not None:
-                sock.settimeout(min(settings.request_timeout, _remaining(deadline, settings)))
+                sock.settimeout(min(settings.request_timeout, _remaining(deadline, settings=settings)))
             chunk = raw.read1(_CHUNK, decode_content=False)
             if not chunk:
                 break
             size += len(chunk)
             if size > settings.max_bytes:
                 raise _too_large(settings)
-            _remaining(deadline, settings)
+            _remaining(deadline, settings=settings)
             out.write(chunk)
     expected = response.headers.get("Content-Length")
     if expected and expected.isdigit() and int(expected) != size:
@@ -204,5 +204,5 @@ def _copy_bounded(stream: IO[bytes], *, dest: Path, settings: DownloadSettings, 
             size += len(chunk)
             if size > settings.max_bytes:
                 raise _too_large(settings)
-            _remaining(deadline, settings)
+            _remaining(deadline, settings=settings)
             out.write(chunk)

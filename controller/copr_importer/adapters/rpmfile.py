@@ -261,12 +261,12 @@ def read_package(stream: IO[bytes]) -> RpmPackage:
     if len(stream.read(padding)) != padding:
         raise _bad("truncated RPM: the signature header is cut short")
     main = read_header(stream, what="header", region_tag=REGION_IMMUTABLE, max_tags=0xFFFF, max_data=_MAX_DATA)
-    _check_header_digests(sig, main)
+    _check_header_digests(sig=sig, main=main)
     for tag in _EXACT_TYPES:
         entry = main.entry(tag)
         if entry is not None and entry.type != expected_type(tag):
             raise _bad(f"RPM header tag {tag} has type {entry.type}, expected {expected_type(tag)}")
-    _check_legacy_signatures(sig, main)
+    _check_legacy_signatures(sig=sig, main=main)
     _check_payload_digests(stream, sig=sig, main=main)
     fmt = main.string(Tag.PAYLOADFORMAT) or "cpio"
     if fmt != "cpio":
@@ -275,15 +275,18 @@ def read_package(stream: IO[bytes]) -> RpmPackage:
     return RpmPackage(is_source=kind == 1 and Tag.SOURCERPM not in main, header=main)
 
 
-def _hex_digest(sig: Header, tag: int, *, length: int) -> str | None:
+def _hex_digest(sig: Header, *, tag: int, length: int) -> str | None:
     value = sig.string(tag)
     if value is not None and (len(value) != length or not _HEXDIGITS.issuperset(value)):
         raise _bad(f"RPM signature tag {tag} is not a digest")
     return value.lower() if value is not None else None
 
 
-def _check_header_digests(sig: Header, main: Header) -> None:
-    expected = {"sha1": _hex_digest(sig, SigTag.SHA1, length=40), "sha256": _hex_digest(sig, SigTag.SHA256, length=64)}
+def _check_header_digests(*, sig: Header, main: Header) -> None:
+    expected = {
+        "sha1": _hex_digest(sig, tag=SigTag.SHA1, length=40),
+        "sha256": _hex_digest(sig, tag=SigTag.SHA256, length=64),
+    }
     present = {algo: value for algo, value in expected.items() if value is not None}
     if not present:
         raise _bad("RPM header has no digest (neither SHA-1 nor SHA-256): refusing to trust it")
@@ -292,7 +295,7 @@ def _check_header_digests(sig: Header, main: Header) -> None:
             raise _bad(f"RPM header {algo.upper()} digest does not match: the file is corrupt")
 
 
-def _check_legacy_signatures(sig: Header, main: Header) -> None:
+def _check_legacy_signatures(*, sig: Header, main: Header) -> None:
     for sig_tag, main_tag, count, quirk in _LEGACY_SIGNATURES:
         if main_tag in main and not (quirk and sig_tag not in sig):
             raise _bad(f"RPM header carries signature tag {main_tag}")

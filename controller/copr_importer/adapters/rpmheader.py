@@ -65,7 +65,7 @@ _STRINGS = frozenset({RpmType.STRING, RpmType.STRING_ARRAY, RpmType.I18NSTRING})
 _INT_FORMATS = {RpmType.CHAR: "B", RpmType.INT8: "B", RpmType.INT16: "H", RpmType.INT32: "I", RpmType.INT64: "Q"}
 
 
-def _bad(what: str, detail: str) -> BadInputError:
+def _bad(what: str, *, detail: str) -> BadInputError:
     return BadInputError(f"corrupt RPM {what}: {detail}", code="srpm_query_failed")
 
 
@@ -110,7 +110,7 @@ def _data_length(kind: int, *, data: bytes, offset: int, count: int) -> int:
     return length if 0 < length <= len(data) - offset else -1
 
 
-def _align_gap(kind: int, position: int) -> int:
+def _align_gap(kind: int, *, position: int) -> int:
     align = _ALIGN.get(kind, 1)
     return -position % align
 
@@ -131,15 +131,15 @@ class Header:
     def entry(self, tag: int) -> Entry | None:
         return self._entries.get(tag)
 
-    def _typed(self, tag: int, kinds: frozenset[int], wanted: str) -> Entry | None:
+    def _typed(self, tag: int, *, kinds: frozenset[int], wanted: str) -> Entry | None:
         entry = self._entries.get(tag)
         if entry is not None and entry.type not in kinds:
-            raise _bad(self.what, f"tag {tag} has type {entry.type}, expected {wanted}")
+            raise _bad(self.what, detail=f"tag {tag} has type {entry.type}, expected {wanted}")
         return entry
 
     def strings(self, tag: int) -> list[str] | None:
         """A string-class tag's values (a single string is a list of one)."""
-        entry = self._typed(tag, _STRINGS, "strings")
+        entry = self._typed(tag, kinds=_STRINGS, wanted="strings")
         if entry is None:
             return None
         raw = bytes(self._data[entry.offset : entry.offset + entry.length - 1])
@@ -150,18 +150,18 @@ class Header:
         if values is None:
             return None
         if len(values) != 1:
-            raise _bad(self.what, f"tag {tag} holds {len(values)} strings, expected one")
+            raise _bad(self.what, detail=f"tag {tag} holds {len(values)} strings, expected one")
         return values[0]
 
     def ints(self, tag: int, *, kinds: frozenset[int]) -> list[int] | None:
-        entry = self._typed(tag, kinds, "integers of type " + "/".join(map(str, sorted(kinds))))
+        entry = self._typed(tag, kinds=kinds, wanted="integers of type " + "/".join(map(str, sorted(kinds))))
         if entry is None:
             return None
         fmt = f">{entry.count}{_INT_FORMATS[entry.type]}"
         return list(struct.unpack_from(fmt, self._data, entry.offset))
 
     def binary(self, tag: int) -> bytes | None:
-        entry = self._typed(tag, frozenset({RpmType.BIN}), "binary")
+        entry = self._typed(tag, kinds=frozenset({RpmType.BIN}), wanted="binary")
         return None if entry is None else bytes(self._data[entry.offset : entry.offset + entry.length])
 
 
@@ -174,7 +174,9 @@ def read_header(stream: IO[bytes], *, what: str, region_tag: int, max_tags: int,
         raise BadInputError(f"not an RPM: bad {what} magic", code="srpm_query_failed")
     il, dl = struct.unpack(">ii", intro[8:])
     if not 1 <= il <= max_tags or not 0 <= dl <= max_data:
-        raise _bad(what, f"{il} tags and {dl} bytes of data are outside the limits ({max_tags} tags, {max_data} bytes)")
+        raise _bad(
+            what, detail=f"{il} tags and {dl} bytes of data are outside the limits ({max_tags} tags, {max_data} bytes)"
+        )
     rest = stream.read(16 * il + dl)
     if len(rest) != 16 * il + dl:
         raise BadInputError(f"truncated RPM: the {what} is cut short", code="srpm_query_failed")
@@ -187,11 +189,11 @@ def read_header(stream: IO[bytes], *, what: str, region_tag: int, max_tags: int,
     if typed:
         for entry in entries:
             if not tag_type_agrees(entry.tag, entry.type):
-                raise _bad(what, f"tag {entry.tag} has type {entry.type}, which rpm does not allow for it")
+                raise _bad(what, detail=f"tag {entry.tag} has type {entry.type}, which rpm does not allow for it")
     by_tag: dict[int, Entry] = {}
     for entry in entries:
         if by_tag.setdefault(entry.tag, entry) is not entry:
-            raise _bad(what, f"tag {entry.tag} appears twice")
+            raise _bad(what, detail=f"tag {entry.tag} appears twice")
     return Header(what=what, blob=blob, data_start=16 + 16 * il, entries=by_tag, region=region is not None)
 
 
@@ -200,25 +202,25 @@ def _region(what: str, *, index: list[tuple[int, int, int, int]], data: bytes, r
     tag, kind, offset, count = index[0]
     if tag != region_tag:
         if region_tag == REGION_IMMUTABLE:
-            raise _bad(what, "no immutable region (a pre-4.0 package, which rpm no longer builds)")
+            raise _bad(what, detail="no immutable region (a pre-4.0 package, which rpm no longer builds)")
         return None
     if kind != RpmType.BIN or count != _REGION_SIZE:
-        raise _bad(what, f"region tag {tag} has type {kind} and count {count}")
+        raise _bad(what, detail=f"region tag {tag} has type {kind} and count {count}")
     if not 0 <= offset <= len(data) - _REGION_SIZE:
-        raise _bad(what, f"region trailer offset {offset} is outside the data")
+        raise _bad(what, detail=f"region trailer offset {offset} is outside the data")
     t_tag, t_kind, t_offset, t_count = struct.unpack_from(">iIiI", data, offset)
     if region_tag == REGION_SIGNATURES and t_tag == REGION_IMAGE:
         t_tag = REGION_SIGNATURES  # old packages wrote this; rpm accepts it
     if (t_tag, t_kind, t_count) != (region_tag, RpmType.BIN, _REGION_SIZE):
-        raise _bad(what, "bad region trailer")
+        raise _bad(what, detail="bad region trailer")
     size = -t_offset
     rdl = offset + _REGION_SIZE
     if size <= 0 or size % 16 or size // 16 > len(index):
-        raise _bad(what, f"region trailer claims {size} bytes of index")
+        raise _bad(what, detail=f"region trailer claims {size} bytes of index")
     if region_tag == REGION_IMMUTABLE and (size // 16 != len(index) or rdl != len(data)):
-        raise _bad(what, "the immutable region does not span the whole header")
+        raise _bad(what, detail="the immutable region does not span the whole header")
     if size // 16 != len(index):
-        raise _bad(what, "entries outside the signature region")
+        raise _bad(what, detail="entries outside the signature region")
     return rdl
 
 
@@ -232,17 +234,17 @@ def _check_entries(
     for tag, kind, offset, count in index:
         problem = _entry_problem(tag=tag, kind=kind, offset=offset, count=count, dl=dl, end=end)
         if problem:
-            raise _bad(what, f"tag {tag}: {problem}")
+            raise _bad(what, detail=f"tag {tag}: {problem}")
         length = _data_length(kind, data=data, offset=offset, count=count)
         if length <= 0:
-            raise _bad(what, f"tag {tag}: its data does not fit in the header")
+            raise _bad(what, detail=f"tag {tag}: its data does not fit in the header")
         end = offset + length
         if region is not None and end > region - _REGION_SIZE and offset < region:
-            raise _bad(what, f"tag {tag}: its data overlaps the region trailer")
-        packed += _align_gap(kind, packed) + length
+            raise _bad(what, detail=f"tag {tag}: its data overlaps the region trailer")
+        packed += _align_gap(kind, position=packed) + length
         entries.append(Entry(tag, kind, offset, count, length))
     if packed + (_REGION_SIZE if region is not None else 0) != dl:
-        raise _bad(what, f"its entries account for {packed} of {dl} data bytes")
+        raise _bad(what, detail=f"its entries account for {packed} of {dl} data bytes")
     return entries
 
 

@@ -54,7 +54,7 @@ class _Source(Protocol):
 class _Plain:
     """An uncompressed payload."""
 
-    def __init__(self, raw: IO[bytes], head: bytes) -> None:
+    def __init__(self, raw: IO[bytes], *, head: bytes) -> None:
         self._raw, self._head = raw, head
 
     def read_some(self, size: int) -> bytes:
@@ -67,7 +67,7 @@ class _Plain:
 class _Zlib:
     """gzip through zlib, at most ``size`` bytes out per call."""
 
-    def __init__(self, raw: IO[bytes], head: bytes) -> None:
+    def __init__(self, raw: IO[bytes], *, head: bytes) -> None:
         self._raw, self._tail = raw, head
         self._z = zlib.decompressobj(31)
 
@@ -79,14 +79,14 @@ class _Zlib:
                 return out
             if not self._tail:
                 self._tail = _more(self._raw)
-        _expect_end(self._raw, self._z.unused_data + self._tail)
+        _expect_end(self._raw, leftover=self._z.unused_data + self._tail)
         return b""
 
 
 class _Buffered:
     """bzip2, xz and lzma: their decompressors keep the input they could not use yet."""
 
-    def __init__(self, raw: IO[bytes], decompressor: bz2.BZ2Decompressor | lzma.LZMADecompressor) -> None:
+    def __init__(self, raw: IO[bytes], *, decompressor: bz2.BZ2Decompressor | lzma.LZMADecompressor) -> None:
         self._raw, self._d = raw, decompressor
 
     def read_some(self, size: int) -> bytes:
@@ -95,7 +95,7 @@ class _Buffered:
             out = self._d.decompress(data, size)
             if out:
                 return out
-        _expect_end(self._raw, self._d.unused_data)
+        _expect_end(self._raw, leftover=self._d.unused_data)
         return b""
 
 
@@ -115,19 +115,19 @@ def _more(raw: IO[bytes]) -> bytes:
     return chunk
 
 
-def _expect_end(raw: IO[bytes], leftover: bytes) -> None:
+def _expect_end(raw: IO[bytes], *, leftover: bytes) -> None:
     if leftover or raw.read(1):
         raise _bad("corrupt RPM payload: data after the end of the compressed stream")
 
 
-def _open(raw: IO[bytes], compressor: str) -> _Source:
+def _open(raw: IO[bytes], *, compressor: str) -> _Source:
     if compressor == "gzip":
         head = raw.read(2)
-        return _Zlib(raw, head) if head == b"\x1f\x8b" else _Plain(raw, head)
+        return _Zlib(raw, head=head) if head == b"\x1f\x8b" else _Plain(raw, head=head)
     if compressor == "bzip2":
-        return _Buffered(raw, bz2.BZ2Decompressor())
+        return _Buffered(raw, decompressor=bz2.BZ2Decompressor())
     if compressor in ("xz", "lzma"):
-        return _Buffered(raw, lzma.LZMADecompressor(lzma.FORMAT_AUTO, memlimit=_LZMA_MEMLIMIT))
+        return _Buffered(raw, decompressor=lzma.LZMADecompressor(lzma.FORMAT_AUTO, memlimit=_LZMA_MEMLIMIT))
     if compressor == "zstd":
         return _Zstd(raw)
     raise _bad(f"unsupported RPM payload compressor {compressor!r}")
@@ -137,7 +137,7 @@ class PayloadStream:
     """The decompressed payload; :meth:`read` returns exactly the bytes asked for or raises."""
 
     def __init__(self, raw: IO[bytes], *, compressor: str, limit: int) -> None:
-        self._source = _open(raw, compressor)
+        self._source = _open(raw, compressor=compressor)
         self._limit = limit
         self.total = 0
         self.sha256 = hashlib.sha256()

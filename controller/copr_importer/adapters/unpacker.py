@@ -73,7 +73,7 @@ def _check_file(info: FileInfo) -> str:
     return naming.check_filename(name)
 
 
-def _check_listing(files: list[FileInfo], limits: UnpackSettings) -> list[FileInfo]:
+def _check_listing(files: list[FileInfo], *, limits: UnpackSettings) -> list[FileInfo]:
     """Refuse from the header alone what would be refused while writing; return the files with data."""
     real = [f for f in files if not f.is_ghost]
     if sum(f.size for f in real) > limits.max_total_bytes:
@@ -121,19 +121,19 @@ def unpack(stream: IO[bytes], *, package: RpmPackage, dest: Path, limits: Unpack
     """Extract the payload that follows the headers in ``stream`` into ``dest``."""
     if package.file_count > limits.max_files:
         raise _unsafe(f"SRPM lists {package.file_count} files, more than the limit of {limits.max_files}")
-    real = _check_listing(package.files(), limits)
+    real = _check_listing(package.files(), limits=limits)
     if not any(f.is_spec or f.name.endswith(".spec") for f in real):
         raise BadInputError("SRPM contains no spec file", code="srpm_query_failed")
     dest.mkdir(parents=True)
     try:
-        return _unpack_into(stream, package, dest=dest, limits=limits, count=len(real))
+        return _unpack_into(stream, package=package, dest=dest, limits=limits, count=len(real))
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
 
 
 def _unpack_into(
-    stream: IO[bytes], package: RpmPackage, *, dest: Path, limits: UnpackSettings, count: int
+    stream: IO[bytes], *, package: RpmPackage, dest: Path, limits: UnpackSettings, count: int
 ) -> list[UnpackedFile]:
     # Archive headers and padding count too: at most 110 bytes, the name and 6 of padding each.
     limit = limits.max_total_bytes + (count + 1) * (120 + MAX_NAME)

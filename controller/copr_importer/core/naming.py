@@ -83,7 +83,7 @@ def check_component(value: object, *, what: str) -> str:
     return value
 
 
-def _hfs_reads_as(name: str, word: str) -> bool:
+def _hfs_reads_as(name: str, *, word: str) -> bool:
     """HFS+ ignores some code points and ASCII case: would it open ``name`` as ``.<word>``?"""
     bare = _HFS_IGNORED.sub("", name)
     return bare.isascii() and bare.lower() == "." + word
@@ -122,9 +122,9 @@ def is_git_special(name: str) -> bool:
     """Whether ``git fsck --strict`` refuses a tree entry called ``name``: .git or
     .gitmodules by any name that HFS+ or NTFS would take for them (git's fsck.c)."""
     return (
-        _hfs_reads_as(name, "git")
+        _hfs_reads_as(name, word="git")
         or _ntfs_reads_as_git(name)
-        or _hfs_reads_as(name, "gitmodules")
+        or _hfs_reads_as(name, word="gitmodules")
         or _ntfs_reads_as_gitmodules(name)
     )
 

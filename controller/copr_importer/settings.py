@@ -91,6 +91,10 @@ class DownloadSettings:
     """Attempts on 5xx, 408 and network errors, as copr's SafeRequest."""
     backoff: float = 5.0
     """Delay before retry k is ``k * backoff`` seconds (copr: 5, 10, 15, 20)."""
+    local_files: bool = False
+    """Whether an SRPM URL may be a local path or ``file://``.  Only a local run (SRPM
+    paths on the command line, a local task file) turns it on, never a settings file,
+    so a frontend's task record cannot make the importer read local files."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +426,8 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError("executor.workers must be >= 0")
     if settings.git.batch_size < 1:
         raise ConfigError("git.batch_size must be >= 1")
+    if settings.download.local_files:
+        raise ConfigError("download.local_files cannot be set in settings: a local run sets it")
     if ex.max_attempts < 1 or settings.download.max_attempts < 1:
         raise ConfigError("max_attempts must be >= 1")
     life = settings.lifecycle

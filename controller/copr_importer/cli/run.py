@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..adapters.download import allow_local_files
 from ..adapters.frontend import CoprFrontend
 from ..adapters.localsource import LocalSource
 from ..app.clusterrun import run_kubernetes
@@ -115,6 +116,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     if not (args.srpms or args.tasks):
         raise ConfigError("nothing to import: give SRPMs, --tasks FILE or --frontend URL")
+    settings = allow_local_files(settings)  # SRPM paths given by the person running this
     local = _local_source(args, settings)
     local.rejected_at_start = list(local.rejected)
     controller = run_embedded(settings, source=local, until_idle=True, listen=args.listen)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from copr_importer.adapters.download import allow_local_files
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.gitwriter import GitWriter
 from copr_importer.app.importstep import EXIT_OK, EXIT_TRANSIENT, run_step
@@ -65,7 +66,8 @@ class Reference:
 
 
 def settings_on(root: Path, **extra: object) -> Settings:
-    return from_mapping({"data_dir": str(root), **extra})
+    # The steps here read SRPMs from local paths, as a local run does.
+    return allow_local_files(from_mapping({"data_dir": str(root), **extra}))
 
 
 def started_writer(settings: Settings, observer: Observer) -> GitWriter:

@@ -136,6 +136,24 @@ class GitSettings:
     durable: bool = True
     """Sync commits before publishing results, and results before dropping requests,
     so that even a power loss loses or doubles nothing.  Off only for scratch data."""
+    busy_wait: float = 30.0
+    """Seconds the writer waits for a repository that ``maintain-repos`` is packing before
+    it calls the repository busy (a transient error, retried later): packing a
+    repository takes well under a second unless it is huge, and waiting briefly is
+    cheaper than a retry."""
+    pack_idle_loose_objects: int = 100
+    """At an idle moment the writer packs a repository it wrote this many objects into
+    since the last packing (git's ``maintenance.loose-objects.auto`` is 100): loose
+    objects cost an inode each and slow clones down."""
+    pack_busy_loose_objects: int = 1000
+    """Without an idle moment (a long mass rebuild), a repository is packed between two
+    requests once it took this many objects: the bound on its loose objects.  A
+    geometric repack costs about a tenth of a second, so it stays rare (every
+    200 builds of one package)."""
+    prune_expire: str = "2.weeks.ago"
+    """``maintain-repos`` prunes unreachable loose objects older than this (git's
+    ``gc.pruneExpire``): anything younger may be an object a writer has just written
+    and not yet referenced."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,7 @@ class GitWriter:
         while not should_stop():
             self.observer.ticked()
             if not self.step():
+                self.store.idle()  # pack what took many objects, let go of the repositories' locks
                 time.sleep(self.settings.git.poll_interval)
 
     def step(self) -> int:

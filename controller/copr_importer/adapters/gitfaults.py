@@ -5,7 +5,8 @@ an errno), from libgit2 (a message that ends in the system's error text), or
 from a ``git`` subprocess (its stderr):
 
 * :class:`~copr_importer.errors.StorageError`: ENOSPC, EROFS, EIO, EDQUOT;
-  transient, the operator's problem, never the build's;
+  transient, the operator's problem, never the build's (when a message lost its
+  errno, the filesystem itself is asked whether it is full or read-only);
 * :class:`RepositoryBusy`: a lock someone else holds (a ref's ``*.lock``,
   ``packed-refs.lock``, a running ``git gc``) or a ref that moved under us;
   transient, retried later, the lock is never touched;
@@ -54,4 +55,23 @@ def classify(exc: BaseException | str, *, path: Path, doing: str) -> ImporterErr
         return StorageError(message)
     if any(t in text for t in _BUSY_TEXTS):
         return RepositoryBusy(message)
+    refusal = _disk_refuses(path)
+    if refusal:
+        return StorageError(f"{message} ({refusal})")
     return RepositoryError(message)
+
+
+def _disk_refuses(path: Path) -> str | None:
+    """Ask the filesystem when the error lost its errno (libgit2 reports some failed
+    writes as "no error"): full, out of inodes, or mounted read-only."""
+    for candidate in (path, *path.parents):
+        try:
+            fs = os.statvfs(candidate)
+        except OSError:
+            continue
+        if fs.f_flag & os.ST_RDONLY:
+            return os.strerror(errno.EROFS)
+        if fs.f_bavail == 0 or (fs.f_files and fs.f_favail == 0):
+            return os.strerror(errno.ENOSPC)
+        return None
+    return None

@@ -24,6 +24,7 @@ writer safe anyway.
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ import git
 
 from .gitfaults import classify
 
-__all__ = ["RepoCounts", "counts", "init_bare", "is_shared_group", "maintain", "run_git"]
+__all__ = ["RepoCounts", "counts", "hash_object", "init_bare", "maintain", "run_git"]
 
 _PACKS_BEFORE_ROLL_UP = 8
 _FANOUT = frozenset(f"{i:02x}" for i in range(256))
@@ -63,20 +64,18 @@ def init_bare(path: Path, *, default_branch: str) -> None:
         raise classify(exc, path=path, doing="git init") from exc
 
 
-def is_shared_group(value: str | None) -> bool:
-    """True when ``core.sharedRepository`` asks for group-writable files (git's ``group``,
-    ``all`` and octal modes with group write); ``umask``/false leaves the umask alone."""
-    if value is None:
-        return False
-    value = value.strip().lower()
-    if value in ("group", "true", "1", "all", "world", "everybody", "2"):
-        return True
-    if value.startswith("0") and len(value) > 1:
-        try:
-            return bool(int(value, 8) & 0o020)
-        except ValueError:
-            return False
-    return False
+def hash_object(path: Path, data: bytes) -> str:
+    """``git hash-object -w``: the same blob written by git itself, whose message names the
+    system error where libgit2 lost it (a full disk shows as "no error" there)."""
+    done = subprocess.run(
+        ["git", "--git-dir", str(path), "hash-object", "-w", "--stdin"],
+        input=data,
+        capture_output=True,
+        env={**os.environ, "LC_ALL": "C", "LANGUAGE": "C"},
+    )
+    if done.returncode != 0:
+        raise classify(done.stderr.decode("utf-8", "replace"), path=path, doing="git hash-object")
+    return done.stdout.decode().strip()
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,15 @@ from . import failpoint, gitmaintenance
 from .gitfaults import RepositoryBusy, RepositoryError
 from .packagerepo import Commit, PackageRepo
 
-__all__ = ["Commit", "GitStore", "PackageRepo", "RepositoryBusy", "RepositoryError", "branch_head_sources"]
+__all__ = [
+    "Commit",
+    "GitStore",
+    "PackageRepo",
+    "RepositoryBusy",
+    "RepositoryError",
+    "branch_head_sources",
+    "maintain_repository",
+]
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +153,19 @@ class GitStore:
     def close(self) -> None:
         for path in list(self._cache):
             self._close_one(path)
+
+
+def maintain_repository(path: Path, *, settings: GitSettings, prune: bool) -> None:
+    """Pack one repository now (prune first when asked), under its lock: for
+    ``maintain-repos``.  Raises :class:`RepositoryBusy` at once when the writer
+    (or another maintainer) has it, so the caller can move on and come back."""
+    repo = PackageRepo(path, settings=settings)
+    try:
+        repo.acquire(wait=0)
+        repo.close_objects()
+        gitmaintenance.maintain(path, prune_expire=settings.prune_expire if prune else None)
+    finally:
+        repo.close()
 
 
 def branch_head_sources(path: Path) -> dict[str, str | None]:

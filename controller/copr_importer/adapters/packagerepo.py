@@ -33,7 +33,7 @@ import pygit2
 from ..core import naming
 from ..errors import StorageError
 from ..settings import GitSettings
-from . import failpoint
+from . import failpoint, gitmaintenance
 from .gitfaults import RepositoryBusy, RepositoryError, classify
 from .repostate import RepoLocked, RepoState
 
@@ -173,8 +173,14 @@ class PackageRepo:
         return obj
 
     def write_blob(self, data: bytes) -> str:
-        with self._writing("writing a blob"):
-            sha = str(self._repo.create_blob(data))
+        try:
+            with self._writing("writing a blob"):
+                sha = str(self._repo.create_blob(data))
+        except RepositoryBusy:
+            raise
+        except RepositoryError:
+            with self._writing("writing a blob"):
+                sha = gitmaintenance.hash_object(self.path, data)  # raises what git says went wrong
         self.objects_written += 1
         failpoint.reached()
         return sha

@@ -66,9 +66,16 @@ def test_shared_repository_files_are_group_writable_as_git_makes_them(store: Git
     # git itself, in a repository initialised the same way, under the same umask: the same bits.
     reference = tmp_path / "reference.git"
     subprocess.run(["git", "init", "-q", "--bare", "--shared=group", str(reference)], check=True)
-    blob = subprocess.run(
-        ["git", "-C", str(reference), "hash-object", "-w", "--stdin"], input=b"shared\n", capture_output=True, check=True
-    ).stdout.decode().strip()
+    blob = (
+        subprocess.run(
+            ["git", "-C", str(reference), "hash-object", "-w", "--stdin"],
+            input=b"shared\n",
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
     assert _mode(reference / "objects" / blob[:2]) == _mode(path / "objects" / blob[:2])
     assert git(path, "rev-parse", "fedora/26") == sha
 
@@ -109,7 +116,11 @@ def test_clones_see_branches_only(store: GitStore, tmp_path: Path) -> None:
     _commit_file(repo, branch="f43", name="x", data=b"x\n")
     store.close()
     remote = subprocess.run(["git", "ls-remote", str(repo.path)], capture_output=True, text=True, check=True).stdout
-    assert sorted(line.split("\t")[1] for line in remote.splitlines()) == ["HEAD", "refs/heads/f43", "refs/heads/master"]
+    assert sorted(line.split("\t")[1] for line in remote.splitlines()) == [
+        "HEAD",
+        "refs/heads/f43",
+        "refs/heads/master",
+    ]
     mirror = tmp_path / "mirror.git"
     subprocess.run(["git", "clone", "-q", "--mirror", f"file://{repo.path}", str(mirror)], check=True)
     assert git(mirror, "for-each-ref", "--format=%(refname)").split() == ["refs/heads/f43", "refs/heads/master"]

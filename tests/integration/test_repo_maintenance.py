@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.gitwriter import spool_request
+
 from copr_importer.adapters.gitmaintenance import counts
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.gitwriter import GitWriter

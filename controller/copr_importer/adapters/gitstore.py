@@ -50,7 +50,10 @@ class GitStore:
         self.settings = settings
         self._cache: dict[Path, PackageRepo] = {}
         self._cache_size = cache_size
-        self._written: dict[Path, int] = {}  # objects written since the last packing, closed repositories
+        # Objects written since the last packing, of repositories no longer open.  Kept while
+        # the writer is busy, forgotten at an idle moment once nothing is due (what is left
+        # is a few objects per repository: maintain-repos' work), so it never grows for years.
+        self._written: dict[Path, int] = {}
         self.maintained = 0
         """Repositories packed by this store (for tests and telemetry)."""
 
@@ -89,8 +92,10 @@ class GitStore:
 
     def _close_one(self, path: Path) -> None:
         repo = self._cache.pop(path)
-        self._written[path] = self._written.get(path, 0) + repo.objects_written
+        written = self._written.get(path, 0) + repo.objects_written
         repo.close()
+        if written:
+            self._written[path] = written
 
     def _objects_written(self, path: Path) -> int:
         repo = self._cache.get(path)
@@ -127,11 +132,12 @@ class GitStore:
         """The writer has nothing to do: pack one repository that took
         ``git.pack_idle_loose_objects`` objects or more, or else let go of every
         repository (their locks, so that ``maintain-repos`` may work on them)."""
-        for path in [*self._written, *self._cache]:
+        for path in [*self._cache, *self._written]:
             if self._objects_written(path) >= self.settings.pack_idle_loose_objects:
                 self._maintain(path)
                 return
         self.close()
+        self._written.clear()  # nothing due: what is left is maintain-repos' work
 
     def _maintain(self, path: Path) -> None:
         """Pack one repository now, holding its lock; a failure is logged, not raised

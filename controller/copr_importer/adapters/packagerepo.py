@@ -360,13 +360,15 @@ class PackageRepo:
         return root
 
     def _migrate_root_ref(self) -> None:
-        """Move an earlier version's ``refs/importer/root`` (visible to clones) into the hint file."""
+        """Move an earlier version's ``refs/importer/root`` (visible to clones) into the hint file.
+        A repository with a hint file was created or migrated by this version: no lookup."""
+        if self.state.read_root() is not None:
+            return
         old = self.ref(_OLD_ROOT_REF)
         if old is None:
             return
         with self._writing(f"removing {_OLD_ROOT_REF}"):
-            if self.state.read_root() is None:
-                self.state.write_root(old)
+            self.state.write_root(old)
             self._repo.references.delete(_OLD_ROOT_REF)
         self._seen[_OLD_ROOT_REF] = None
         log.info("%s: moved %s out of refs/", self.path, _OLD_ROOT_REF)

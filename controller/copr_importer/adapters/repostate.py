@@ -128,12 +128,12 @@ class RepoState:
         spool's writer lock and this repository's lock, so no other writer of
         ours is alive.  Anything else is someone else's lock and stays.
         """
-        path = self.dir / "ref-update"
         try:
-            record = path.read_text().split()
-            recorded_ns = path.stat().st_mtime_ns
-        except FileNotFoundError:
+            fd = self._record()
+        except OSError:
             return None
+        record = os.pread(fd, _RECORD_SIZE, 0).decode("utf-8", "replace").split()
+        recorded_ns = os.fstat(fd).st_mtime_ns
         if len(record) != 2:
             return None
         ref, new = record
@@ -153,6 +153,5 @@ class RepoState:
         if lock is not None:
             with suppress(FileNotFoundError):
                 lock.unlink()
-        if (self.dir / "ref-update").exists():
             self.end_ref_update()
         return lock

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pygit2
 
@@ -46,6 +47,7 @@ Flat = dict[str, tuple[str, str]]  # path -> (mode, hex sha)
 _OLD_ROOT_REF = "refs/importer/root"  # where versions before 0.2 kept the root hint
 _TREE = pygit2.enums.FileMode.TREE
 _READ_ERRORS = (pygit2.GitError, KeyError, ValueError, OSError)
+_O = TypeVar("_O", pygit2.Blob, pygit2.Tree, pygit2.Commit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +165,15 @@ class PackageRepo:
 
     # --- objects ------------------------------------------------------------
 
-    def _object(self, sha: str) -> pygit2.Object:
+    def _object(self, sha: str, kind: type[_O]) -> _O:
         try:
             obj = self._repo.get(sha)
         except _READ_ERRORS as exc:
             raise classify(exc, path=self.path, doing=f"reading object {sha}") from exc
         if obj is None:
             raise RepositoryError(f"object {sha} is missing in {self.path}")
+        if not isinstance(obj, kind):
+            raise RepositoryError(f"{sha} is not a {kind.__name__.lower()} in {self.path}")
         return obj
 
     def write_blob(self, data: bytes) -> str:
@@ -186,10 +190,7 @@ class PackageRepo:
         return sha
 
     def read_blob(self, sha: str) -> bytes:
-        obj = self._object(sha)
-        if not isinstance(obj, pygit2.Blob):
-            raise RepositoryError(f"{sha} is not a blob in {self.path}")
-        return obj.data
+        return self._object(sha, pygit2.Blob).data
 
     def write_tree(self, flat: Mapping[str, tuple[str, str]]) -> str:
         """Store nested tree objects for a flat ``path -> (mode, sha)`` mapping."""
@@ -221,10 +222,7 @@ class PackageRepo:
 
     def _tree_entries(self, tree: str) -> Iterator[tuple[str, str, str]]:
         """One tree object's ``(mode, name, sha)`` entries, not descending."""
-        obj = self._object(tree)
-        if not isinstance(obj, pygit2.Tree):
-            raise RepositoryError(f"{tree} is not a tree in {self.path}")
-        for entry in obj:
+        for entry in self._object(tree, pygit2.Tree):
             yield f"{entry.filemode:o}", (entry.raw_name or b"").decode("utf-8", "surrogateescape"), str(entry.id)
 
     def read_tree(self, tree: str, *, prefix: str = "") -> Flat:
@@ -265,9 +263,7 @@ class PackageRepo:
         return sha
 
     def read_commit(self, sha: str) -> Commit:
-        obj = self._object(sha)
-        if not isinstance(obj, pygit2.Commit):
-            raise RepositoryError(f"{sha} is not a commit in {self.path}")
+        obj = self._object(sha, pygit2.Commit)
         author = obj.author
         parents = tuple(str(p) for p in obj.parent_ids)
         return Commit(str(obj.id), str(obj.tree_id), parents, f"{author.time} {_tz(author.offset)}")

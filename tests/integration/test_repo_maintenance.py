@@ -158,3 +158,28 @@ def test_maintain_repos_next_to_a_running_writer_loses_nothing(settings: Setting
         repo = _repo(settings, pkg)
         assert git(repo, "rev-list", "--count", "master") == "61"
         _fsck(repo)
+
+
+def test_maintain_repos_migrates_an_old_root_ref_in_a_packed_repository(settings: Settings) -> None:
+    spool = Spool(settings.spool_root)
+    _spool(settings, pkgs=["old"], builds=range(2), first_id=1)
+    writer = GitWriter(settings=settings, spool=spool)
+    writer.acquire()
+    try:
+        while spool.request_ids():
+            writer.step()
+    finally:
+        writer.close()
+    repo = _repo(settings, "old")
+    root = git(repo, "rev-list", "--max-parents=0", "master")
+    # As version 0.1 left it, then packed by copr's git gc: nothing loose for maintain-repos to see.
+    git(repo, "update-ref", "refs/importer/root", root)
+    (repo / ".copr-importer" / "root").unlink()
+    git(repo, "gc", "-q")
+    assert counts(repo).loose_objects == 0 and counts(repo).loose_refs == 0
+    report = _maintain(settings)
+    assert [p["repo"] for p in report["packed"]] == ["bench/mass/old.git"]
+    assert "refs/importer" not in git(repo, "ls-remote", ".")
+    assert (repo / ".copr-importer" / "root").read_text().strip() == root
+    assert _maintain(settings)["kept"] == {"packed already": 1}
+    _fsck(repo)

@@ -85,12 +85,14 @@ class RepoCounts:
     loose_objects: int
     packs: int
     loose_refs: int
+    old_root_ref: bool = False
+    """``refs/importer/root`` of version 0.1 is still there (opening the repository migrates it)."""
 
     @property
     def needs_maintenance(self) -> bool:
         # A geometric progression keeps a few packs for good; more come from pushes
         # (receive-pack keeps packs of more than 100 objects) and call for a roll-up.
-        return self.loose_objects > 0 or self.loose_refs > 0 or self.packs > _PACKS_BEFORE_ROLL_UP
+        return self.loose_objects > 0 or self.loose_refs > 0 or self.packs > _PACKS_BEFORE_ROLL_UP or self.old_root_ref
 
 
 def counts(path: Path) -> RepoCounts:
@@ -106,7 +108,18 @@ def counts(path: Path) -> RepoCounts:
     except FileNotFoundError:
         packs = 0
     refs = sum(1 for p in (path / "refs").rglob("*") if p.is_file() and not p.name.endswith(".lock"))
-    return RepoCounts(loose, packs, refs)
+    return RepoCounts(loose, packs, refs, _has_old_root_ref(path))
+
+
+def _has_old_root_ref(path: Path) -> bool:
+    """A look for the name only (loose, or a line of ``packed-refs``); the store does the rest."""
+    if (path / "refs" / "importer" / "root").is_file():
+        return True
+    try:
+        with open(path / "packed-refs", "rb") as packed:
+            return any(line.rstrip(b"\n").endswith(b" refs/importer/root") for line in packed)
+    except FileNotFoundError:
+        return False
 
 
 def maintain(path: Path, *, prune_expire: str | None) -> None:

@@ -272,3 +272,17 @@ def test_a_full_or_read_only_disk_is_a_storage_error(small_disk: Path, umask_022
     with pytest.raises(StorageError, match="Read-only file system"):
         reader.write_blob(b"x")
     reader.close()
+
+
+def test_recovery_removes_libgit2_temporaries_of_a_dead_writer_only(store: GitStore) -> None:
+    repo = _open(store)
+    objects = repo.path / "objects"
+    dead = objects / "tmp_object_git2_aB3dE6"  # a writer killed inside an object write
+    live = objects / "tmp_object_git2_Zz9Yy8"  # being written right now (newer than this process)
+    gits = objects / "tmp_obj_Qw12Er"  # git's own: git prune's business
+    for tmp in (dead, live, gits):
+        tmp.write_bytes(b"x\x9c")
+    os.utime(dead, (1_000_000_000, 1_000_000_000))
+    os.utime(gits, (1_000_000_000, 1_000_000_000))
+    repo.recover()
+    assert not dead.exists() and live.exists() and gits.exists()

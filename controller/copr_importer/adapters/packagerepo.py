@@ -93,6 +93,7 @@ def _shared_umask(value: str | None, *, current: int) -> int | None:
     return None
 
 
+_PROCESS_STARTED = time.time()
 _PROCESS_UMASK = os.umask(0o022)
 os.umask(_PROCESS_UMASK)
 
@@ -134,7 +135,7 @@ class PackageRepo:
                 self.state.lock(wait=wait)
         except RepoLocked as exc:
             raise RepositoryBusy(str(exc)) from None
-        self.recover()
+        self._clear_own_lock()
         self._migrate_root_ref()
 
     def close_objects(self) -> None:
@@ -369,11 +370,28 @@ class PackageRepo:
         self._seen[_OLD_ROOT_REF] = None
         log.info("%s: moved %s out of refs/", self.path, _OLD_ROOT_REF)
 
-    def recover(self) -> None:
-        """Remove the ref lock a ``kill -9`` of this writer left, when provably its own (see
-        :meth:`.repostate.RepoState.own_leftover_lock`).  Temporary object files are left
-        to ``git prune``, which removes them once older than ``gc.pruneExpire``."""
+    def _clear_own_lock(self) -> None:
         with self._writing("recovering"):
             lock = self.state.clear_own_leftover()
         if lock is not None:
             log.info("removed %s, left by an interrupted ref update of the git-writer", lock)
+
+    def recover(self) -> None:
+        """After the writer was killed applying a request to this repository: remove what it
+        left, and only that.  Its ref lock, when provably its own (see
+        :meth:`.repostate.RepoState.own_leftover_lock`; also done on every open), and
+        libgit2's temporary object files (``objects/tmp_object_git2_*``) older than this
+        process: on a dist-git host only the writer writes through libgit2, under this
+        repository's lock, which we hold, and such a file lives for microseconds while
+        its writer is alive.  Git's own temporary files (``tmp_obj_*``) are not touched;
+        ``git prune`` removes those once older than ``gc.pruneExpire``."""
+        self._clear_own_lock()
+        for tmp in (self.path / "objects").glob("tmp_object_git2_*"):
+            try:
+                if tmp.stat().st_mtime < _PROCESS_STARTED:
+                    tmp.unlink()
+                    log.info("removed %s, left by an interrupted object write of the git-writer", tmp)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise classify(exc, path=self.path, doing="recovering") from exc

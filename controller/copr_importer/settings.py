@@ -156,6 +156,24 @@ class GitSettings:
     sweep_interval: float = 600.0
     """Seconds between two sweeps of leftovers of killed processes (staging directories,
     temporaries): a sweep lists a few directories, and leftovers only cost space."""
+    busy_wait: float = 30.0
+    """Seconds the writer waits for a repository that ``maintain-repos`` is packing before
+    it calls the repository busy (a transient error, retried later): packing a
+    repository takes well under a second unless it is huge, and waiting briefly is
+    cheaper than a retry."""
+    pack_idle_loose_objects: int = 100
+    """At an idle moment the writer packs a repository it wrote this many objects into
+    since the last packing (git's ``maintenance.loose-objects.auto`` is 100): loose
+    objects cost an inode each and slow clones down."""
+    pack_busy_loose_objects: int = 1000
+    """Without an idle moment (a long mass rebuild), a repository is packed between two
+    requests once it took this many objects: the bound on its loose objects.  A
+    geometric repack of such a repository took 0.6-2.4 s on a heavily loaded 2-core
+    machine, so it is kept rare: every 200 or so builds of one package."""
+    prune_expire: str = "2.weeks.ago"
+    """``maintain-repos`` prunes unreachable loose objects older than this (git's
+    ``gc.pruneExpire``): anything younger may be an object a writer has just written
+    and not yet referenced."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,7 +78,9 @@ def test_role_is_namespaced_and_never_touches_secrets() -> None:
 
 def test_lifecycle_cronjobs_run_one_at_a_time_restricted_and_destructive_only_when_told() -> None:
     cronjobs = {c["metadata"]["name"]: c for c in by_kind("CronJob")}
-    assert set(cronjobs) == {f"copr-importer-{n}" for n in ("expire-logs", "gc-lookaside", "prune-projects")}
+    assert set(cronjobs) == {
+        f"copr-importer-{n}" for n in ("expire-logs", "gc-lookaside", "prune-projects", "maintain-repos")
+    }
     (pvc,) = by_kind("PersistentVolumeClaim")
     (cm,) = by_kind("ConfigMap")
     for name, cronjob in cronjobs.items():

@@ -163,6 +163,7 @@ class GitWriter:
             self.observer.ticked()
             applied = self.step()
             if not applied:
+                self.store.idle()  # pack what took many objects, let go of the repositories' locks
                 self._sweep_if_due()
             pause = max(self.health.paused(), 0.0 if applied else self.settings.git.poll_interval)
             _sleep(pause, should_stop=should_stop)

@@ -15,6 +15,7 @@ And for operators:
 * ``logs``         a build's per-task log, from the data directory or a URL;
 * ``set-limit``    change N in the controller's ConfigMap;
 * ``expire-logs``, ``gc-lookaside``, ``prune-projects``  the storage lifecycle;
+* ``maintain-repos`` pack and prune the git repositories;
 * ``cgit-list``    list in cgit the repositories that existed before the list.
 
 Exit codes: 0 success, 1 some imports failed (``run``), no such log (``logs``) or refused by
@@ -32,11 +33,11 @@ from collections.abc import Sequence
 from ..app.gitwriter import WriterBusy
 from ..app.logformat import configure_logging
 from ..errors import ImporterError
-from . import cgit, lifecycle, logs, render, run, setlimit, status, units
+from . import cgit, lifecycle, logs, maintain, render, run, setlimit, status, units
 
 __all__ = ["main"]
 
-_COMMANDS = (run, units, status, render, logs, setlimit, lifecycle, cgit)
+_COMMANDS = (run, units, status, render, logs, setlimit, lifecycle, maintain, cgit)
 
 
 def _parser() -> argparse.ArgumentParser:

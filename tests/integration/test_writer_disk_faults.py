@@ -160,7 +160,7 @@ def test_a_full_disk_at_every_write_of_the_writer(disk: SmallDisk, spooled: tupl
             if not observer.reasons:  # enough space at last
                 assert spool.result_path(2).read_bytes() == reference.result
                 break
-            assert "no space left on device" in str(observer.reasons[-1])
+            assert "no space left on device" in str(observer.reasons[-1]).lower()
             stages[stage_reached(settings, reference, repo)] = pages
             check_consistent(settings)
             disk.release()
@@ -212,7 +212,7 @@ def test_a_read_only_disk_holds_the_writer_until_it_is_writable(
             cli("git-writer", "--data-dir", str(settings.data_dir), "--listen", ""), stdout=err, stderr=err
         )
     try:
-        wait_until(lambda: "read-only file system" in stderr.read_text(), timeout=60, what="the writer to say why")
+        wait_until(lambda: "read-only file system" in stderr.read_text().lower(), timeout=60, what="the writer to say why")
         wait_until(lambda: stderr.read_text().count("trying again") >= 2, timeout=60, what="a second try")
         assert writer.poll() is None, stderr.read_text()
         assert spool.request_ids() == [2] and not dict(spool.results())

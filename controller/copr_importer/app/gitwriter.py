@@ -59,7 +59,7 @@ class GitWriter:
         self.spool = spool or Spool(settings.spool_root)
         settings.git_root.mkdir(parents=True, exist_ok=True)
         self.store = GitStore(settings.git_root, settings=settings.git)
-        self.cgit_list = CgitList(settings.cgit_list_path, git_root=settings.git_root)
+        self.cgit_list = CgitList.for_settings(settings)
         self._keys: dict[int, str] = {}
         self._requests: dict[int, dict[str, Any]] = {}
         self._lock_fd: int | None = None

@@ -18,6 +18,7 @@ that user (setpriv) with the umask its unit gives; otherwise as the current user
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -171,6 +172,23 @@ class CoprHost:
         assert done.returncode == 0, f"copr-dist-git's {action} failed: {done.stderr}"
         return done
 
+    def copr_import(self, reponame: str, *, branches: tuple[str, ...], srpm: Path) -> dict[str, str]:
+        """copr-dist-git's import of ``srpm`` (made readable for its user); its branch commits."""
+        args = [f"--reponame={reponame}", *(f"--branch={b}" for b in branches), f"--srpm={self.public_srpm(srpm)}"]
+        done = self.copr("import", *args)
+        result: dict[str, str] = json.loads(done.stdout.splitlines()[-1])["branch_commits"]  # after git's chatter
+        return result
+
     def importer_command(self, *args: str) -> list[str]:
-        """``copr-importer`` from this checkout as copr-dist-git, with the umask of our unit (0002)."""
-        return self.as_copr([sys.executable, "-m", "copr_importer", *args], umask=0o002)
+        """``copr-importer`` from this checkout as copr-dist-git, with the umask of our unit (0002).
+        Python sets the umask itself: setpriv starts it directly, because this checkout's
+        interpreter may live where only root's search rights reach (pyenv under /root)."""
+        launcher = (
+            "import os, runpy, sys; os.umask(0o002); sys.argv[0] = 'copr-importer'; "
+            "runpy.run_module('copr_importer', run_name='__main__', alter_sys=True)"
+        )
+        command = [sys.executable, "-c", launcher, *args]
+        if os.geteuid() != 0:
+            return command
+        groups = f"--groups={PACKAGER_GID},{APACHE_GID}"
+        return ["setpriv", f"--reuid={COPR_UID}", f"--regid={COPR_UID}", groups, "--", *command]

@@ -17,7 +17,8 @@ does with pyrpkg, as reference §3 describes it, written for these tests:
              first with a commit.  Prints ``{"branch_commits": {...}}``.
 ``refresh``  copr-dist-git-refresh-cgit's full run: scan ``<gitroot>/*/*/*`` outside
              the lock, then under ``flock`` on the lock file merge the scan with the
-             repository list and rewrite the include file.
+             repository list and rewrite the include file (``--scan-to``/``--scan-from``
+             run the two halves separately).
 
 Run as the copr-dist-git user (the tests use setpriv).  Not part of the product.
 """
@@ -108,7 +109,16 @@ def refresh_single(args: argparse.Namespace, reponame: str) -> None:
 
 
 def refresh_full(args: argparse.Namespace) -> None:
-    scan = sorted(p.relative_to(args.gitroot).as_posix() for p in args.gitroot.glob("*/*/*") if p.is_dir())
+    """The full run.  Like the script, it scans before taking the lock; ``--scan-to`` stops
+    after the scan (written to a file, the script's $newlistfile) and ``--scan-from`` goes
+    on from such a file, so that a test can put a writer between the two halves."""
+    if args.scan_from:
+        scan = args.scan_from.read_text().split()
+    else:
+        scan = sorted(p.relative_to(args.gitroot).as_posix() for p in args.gitroot.glob("*/*/*") if p.is_dir())
+    if args.scan_to:
+        args.scan_to.write_text("".join(f"{line}\n" for line in scan))
+        return
     with cgit_lock(args.cgit_lock):
         known = args.cgit_list.read_text().split() if args.cgit_list.exists() else []
         merged = sorted(set(scan) | set(known))
@@ -204,6 +214,8 @@ def main() -> None:
     parser.add_argument("--reponame")
     parser.add_argument("--branch", action="append", default=[])
     parser.add_argument("--srpm")
+    parser.add_argument("--scan-to", type=Path)
+    parser.add_argument("--scan-from", type=Path)
     args = parser.parse_args()
     if args.action == "refresh":
         refresh_full(args)

@@ -19,7 +19,8 @@ Contract:
   scanned before the repository existed still keeps its stanza;
 * the listed urls are read into a set, and read again only when the file changed
   under us (its inode, size or mtime), so listing an already-listed repository
-  costs a set lookup;
+  costs a set lookup and a ``stat``; a stanza that someone else's rewrite dropped
+  is appended again on the repository's next commit;
 * a missing stanza is appended with one ``write`` and fsynced, so readers never
   see a half stanza unless the machine crashes mid-write;
 * a torn tail from such a crash (an incomplete last line, or a ``repo.url``
@@ -118,8 +119,8 @@ class CgitList:
         """List the bare repository at ``repo_path`` unless it is listed already; True if it was added."""
         repo_path = repo_path.absolute()
         url = repo_path.relative_to(self.git_root).as_posix()
-        if self._listed is not None and url in self._listed:
-            return False
+        if self._listed is not None and url in self._listed and _stat(self.path) == self._seen:
+            return False  # one stat: a list rewritten under us (copr's refresh) is read again
         try:
             with self._locked():
                 listed = self._load()

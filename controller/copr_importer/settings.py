@@ -17,15 +17,14 @@ than its type hint (and a :data:`BOUNDS` entry if 0 makes no sense).
 
 from __future__ import annotations
 
-import logging
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from .configuration.checks import Bound, Origin, Schema
-from .configuration.coprconf import COPR_KEYS, CoprConfig, read_copr
+from .configuration.checks import Bound, Origin, Schema, put_dotted
+from .configuration.coprconf import COPR_KEYS
+from .configuration.files import merged, read_settings_file
 from .errors import ConfigError
 
 __all__ = [
@@ -42,8 +41,6 @@ __all__ = [
     "UnpackSettings",
     "load_settings",
 ]
-
-log = logging.getLogger(__name__)
 
 GiB = 1024**3
 
@@ -383,64 +380,6 @@ def _cross_checked(settings: Settings, *, where: str) -> Settings:
     return settings
 
 
-def _put(data: dict[str, Any], dotted: str, value: Any) -> None:
-    section, _, name = dotted.rpartition(".")
-    (data.setdefault(section, {}) if section else data)[name] = value
-
-
-def _merged(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``top``'s values over it, section by section."""
-    merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in base.items()}
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key].update(value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _dotted(data: Mapping[str, Any]) -> set[str]:
-    return {f"{k}.{n}" for k, v in data.items() if isinstance(v, Mapping) for n in v} | {
-        k for k, v in data.items() if not isinstance(v, Mapping)
-    }
-
-
-def _report(copr: CoprConfig) -> None:
-    for note in copr.notes:
-        log.info("%s", note)
-    for warning in copr.warnings:
-        log.warning("%s", warning)
-
-
-def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Origin]]:
-    """Our TOML file; with ``copr_dist_git_conf`` it lays itself over copr's configuration."""
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    copr_conf, dist_git_conf = data.pop(COPR_CONF_KEY, None), data.pop(DIST_GIT_CONF_KEY, None)
-    for key, value in ((COPR_CONF_KEY, copr_conf), (DIST_GIT_CONF_KEY, dist_git_conf)):
-        if value is not None and not (isinstance(value, str) and value):
-            raise ConfigError(f"{path}: {key} = {value!r}: expected a path (a non-empty string)")
-    if copr_conf is None:
-        if dist_git_conf is not None:
-            raise ConfigError(f"{path}: {DIST_GIT_CONF_KEY} is read only with {COPR_CONF_KEY}")
-        return data, {}
-    copr = read_copr(Path(copr_conf), dist_git_conf=Path(dist_git_conf) if dist_git_conf else None)
-    _report(copr)
-    ours = _dotted(data)
-    return _merged(copr.data, data), {k: v for k, v in copr.origins.items() if k not in ours}
-
-
-def _read(path: Path) -> tuple[dict[str, Any], dict[str, Origin]]:
-    """The mapping in ``path`` (``.toml``, or copr-dist-git's INI file) and where its values came from."""
-    try:
-        if path.suffix == ".toml":
-            return _read_toml(path)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read settings {path}: {exc}") from exc
-    copr = read_copr(path)
-    _report(copr)
-    return copr.data, copr.origins
-
-
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Read ``path`` (``.toml``, or copr's ``.conf``/``.ini``) and apply overrides.
 
@@ -450,13 +389,13 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     data: dict[str, Any] = {}
     origins: dict[str, Origin] = {}
     if path is not None:
-        data, origins = _read(path)
+        data, origins = read_settings_file(path, copr_key=COPR_CONF_KEY, dist_git_key=DIST_GIT_CONF_KEY)
     given: dict[str, Any] = {}
     for dotted, value in overrides.items():
         if value is not None:
-            _put(given, dotted, value)
+            put_dotted(given, dotted, value)
             origins[dotted] = Origin("command line", dotted)
-    return from_mapping(_merged(data, given), where=str(path) if path else "settings", origins=origins)
+    return from_mapping(merged(data, given), where=str(path) if path else "settings", origins=origins)
 
 
 __all__ += ["BOUNDS", "SCHEMA", "from_mapping", "validate", "replace"]

@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from ..errors import ConfigError
 
-__all__ = ["Bound", "Origin", "Schema", "describe", "parse_size"]
+__all__ = ["Bound", "Origin", "Schema", "describe", "parse_size", "put_dotted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,12 @@ class Origin:
     """A file, or "command line"."""
     key: str
     """The key in that file's terms, e.g. ``executor.workers`` or ``[dist-git] max_workers``."""
+
+
+def put_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``section.name`` (or a top-level ``name``) in a mapping shaped like the TOML file."""
+    section, _, name = dotted.rpartition(".")
+    (data.setdefault(section, {}) if section else data)[name] = value
 
 
 class _Mismatch(Exception):

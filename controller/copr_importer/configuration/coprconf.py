@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .checks import Origin
+from .checks import Origin, put_dotted
 
 __all__ = ["COPR_DEFAULTS", "COPR_KEYS", "DIST_GIT_CONF", "IGNORED", "CoprConfig", "read_copr"]
 
@@ -102,11 +102,6 @@ class CoprConfig:
     warnings: list[str] = field(default_factory=list)
 
 
-def _put(data: dict[str, Any], dotted: str, value: Any) -> None:
-    section, _, name = dotted.rpartition(".")
-    (data.setdefault(section, {}) if section else data)[name] = value
-
-
 def _typed(raw: str, kind: type, *, where: str, key: str) -> Any:
     if kind is str:
         return raw
@@ -157,10 +152,10 @@ def read_copr(path: Path, *, dist_git_conf: Path | None = None) -> CoprConfig:
         result.notes.append(f"{where}: keys without meaning here: {reasons}")
     for key, (dotted, kind) in COPR_KEYS.items():
         if key in given:
-            _put(result.data, dotted, _typed(given[key], kind, where=where, key=key))
+            put_dotted(result.data, dotted, _typed(given[key], kind, where=where, key=key))
             result.origins[dotted] = Origin(where, f"[dist-git] {key}")
         elif key in COPR_DEFAULTS:
-            _put(result.data, dotted, _typed(COPR_DEFAULTS[key], kind, where="copr-dist-git's defaults", key=key))
+            put_dotted(result.data, dotted, _typed(COPR_DEFAULTS[key], kind, where="copr-dist-git's defaults", key=key))
     git_root = _read_dist_git(dist_git_conf or DIST_GIT_CONF, result)
     _check_git_base_url(parser, git_root=git_root, where=where, result=result)
     return result
@@ -179,7 +174,7 @@ def _read_dist_git(path: Path, result: CoprConfig) -> str:
         shown = ", ".join(f"{k} = {v}" for k, v in DIST_GIT_DEFAULTS.items())
         result.notes.append(f"{path} does not exist: dist-git's defaults apply ({shown})")
     for key, dotted in _DIST_GIT_KEYS.items():
-        _put(result.data, dotted, values[key])
+        put_dotted(result.data, dotted, values[key])
     return values["gitroot_dir"]
 
 

@@ -133,44 +133,49 @@ def test_cgit_lists_coprs_list_and_shows_each_commit(site: Site) -> None:
     assert get(f"{site.server.url}/")[0] == 200  # redirected to /cgit/
 
 
+def plant(path: Path, data: bytes) -> None:
+    """A file httpd (another user) could read, were it served."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(0o644)
+
+
+def assert_refused(site: Site, paths: tuple[str, ...], *, secret: bytes) -> None:
+    for path in paths:
+        status, _, body = get(site.server.url + path)
+        assert status == 403 and secret not in body, path
+
+
 def test_hidden_names_are_never_served(site: Site) -> None:
     host = site.host
-    secret = host.lookaside / "alice/demo/foo/.stash/0123abcd/.stash"
-    secret.parent.mkdir(parents=True)
-    secret.write_bytes(b"half-written")
-    secret.chmod(0o644)
+    plant(host.lookaside / "alice/demo/foo/.stash/0123abcd/.stash", b"half-written")
     hidden_repo = host.git_root / "alice/demo/.foo.git"
     subprocess.run(["cp", "-a", str(host.git_root / "alice/demo/foo.git"), str(hidden_repo)], check=True)
-    for path in (
+    hidden = (
         "/repo/pkgs/alice/demo/foo/.stash/md5/0123abcd/.stash",
         "/git/alice/demo/.foo/info/refs?service=git-upload-pack",
         "/git/alice/demo/.foo.git/HEAD",
         "/cgit/alice/demo/.foo.git/",
-    ):
-        status, _, body = get(site.server.url + path)
-        assert status == 403 and b"half-written" not in body, path
+    )
+    assert_refused(site, hidden, secret=b"half-written")
 
 
 def test_symbolic_links_are_never_followed(site: Site) -> None:
     host = site.host
     outside = host.root / "srv/outside"
-    outside.mkdir(parents=True)
-    (outside / "secret").write_bytes(b"not for the web")
-    (outside / "secret").chmod(0o644)
-    linked = host.lookaside / "alice/demo/foo/leak.tar.gz/0123abcd"
-    linked.mkdir(parents=True)
-    (linked / "leak.tar.gz").symlink_to(outside / "secret")
+    plant(outside / "secret", b"not for the web")
+    (host.lookaside / "alice/demo/foo/leak.tar.gz/0123abcd").mkdir(parents=True)
+    (host.lookaside / "alice/demo/foo/leak.tar.gz/0123abcd/leak.tar.gz").symlink_to(outside / "secret")
     subprocess.run(["git", "init", "-q", "--bare", str(outside / "other.git")], check=True)
     (host.git_root / "alice/demo/other.git").symlink_to(outside / "other.git")
     (host.git_root / "mallory").symlink_to(host.git_root / "alice")
-    for path in (
+    linked = (
         "/repo/pkgs/alice/demo/foo/leak.tar.gz/md5/0123abcd/leak.tar.gz",
         "/git/alice/demo/other.git/info/refs?service=git-upload-pack",
         "/git/alice/demo/other/info/refs?service=git-upload-pack",
         "/git/mallory/demo/foo/info/refs?service=git-upload-pack",
-    ):
-        status, _, body = get(site.server.url + path)
-        assert status == 403 and b"not for the web" not in body, path
+    )
+    assert_refused(site, linked, secret=b"not for the web")
     assert get(f"{site.server.url}/git/alice/demo/foo/info/refs?service=git-upload-pack")[0] == 200
 
 

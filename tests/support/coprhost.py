@@ -23,7 +23,6 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from copr_importer.settings import Settings, load_settings
@@ -45,33 +44,17 @@ def _own(path: Path, *, uid: int, gid: int, mode: int) -> None:
     path.chmod(mode)
 
 
-@dataclass(frozen=True)
 class CoprHost:
-    root: Path
+    """copr's paths under ``root``."""
 
-    @property
-    def git_root(self) -> Path:
-        return self.root / "var/lib/dist-git/git"
-
-    @property
-    def lookaside(self) -> Path:
-        return self.root / "var/lib/dist-git/cache/lookaside/pkgs"
-
-    @property
-    def task_logs(self) -> Path:
-        return self.root / "var/lib/copr-dist-git/per-task-logs"
-
-    @property
-    def cgit(self) -> Path:
-        return self.root / "var/cache/cgit"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "var/lib/copr-importer"
-
-    @property
-    def importer_toml(self) -> Path:
-        return self.root / "etc/copr-importer/importer.toml"
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.git_root = root / "var/lib/dist-git/git"
+        self.lookaside = root / "var/lib/dist-git/cache/lookaside/pkgs"
+        self.task_logs = root / "var/lib/copr-dist-git/per-task-logs"
+        self.cgit = root / "var/cache/cgit"
+        self.state = root / "var/lib/copr-importer"
+        self.importer_toml = root / "etc/copr-importer/importer.toml"
 
     def make(self, *, frontend_url: str, password: str, extra_toml: str = "") -> None:
         """Lay out the directories and write the three configuration files."""

@@ -193,10 +193,6 @@ class Schema:
         for dotted, value, hint in self._walk(instance, prefix=""):
             self.value(dotted, hint, value, origin=origin(dotted))
 
-    def check_mapping(self, data: Mapping[str, Any], *, where: str) -> None:
-        """Check ``data`` (same shape as for :meth:`build`) without building anything."""
-        self.build(data, where=where)
-
     def value(self, dotted: str, hint: Any, value: Any, *, origin: Origin) -> Any:
         """``value`` converted for the field ``dotted`` of type ``hint``, or a ConfigError."""
         bound = self.bounds.get(dotted, Bound())

@@ -19,8 +19,9 @@ touching this module.  Contract:
 * a failure is one :class:`ConfigError` line: where, the key as the operator wrote
   it, the value, and what was expected.
 
-A hint this module does not know raises ``TypeError`` (a programming error, caught
-by the unit tests for every field) rather than letting a value through unchecked.
+A hint this module does not know raises ``TypeError`` when the schema is made, that
+is when the settings module is imported: a programming error that no command and no
+test gets past, rather than a value let through unchecked.
 """
 
 from __future__ import annotations
@@ -150,6 +151,11 @@ class Schema:
         self.aliases = dict(aliases)
         self.directives = set(directives)
         self._hints: dict[type, dict[str, Any]] = {}
+        for name, hint in self.values():  # a field these checks cannot handle fails at import
+            try:
+                _supported(hint)
+            except TypeError as exc:
+                raise TypeError(f"{name}: {exc}") from None
 
     # --- what the schema knows ----------------------------------------------
 
@@ -239,6 +245,24 @@ class Schema:
 # --- one value against one hint --------------------------------------------------
 
 
+def _supported(hint: Any) -> None:
+    """Raise TypeError unless :func:`_convert` knows every part of ``hint``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        _supported(args[0])
+    elif origin in (typing.Union, types.UnionType, list, dict):
+        for part in args:
+            if part is not type(None):
+                _supported(part)
+    elif origin is tuple:
+        if not (len(args) == 2 and args[1] is Ellipsis):
+            raise TypeError(f"settings type {hint!r} is not supported by {__name__}: use tuple[X, ...]")
+        _supported(args[0])
+    elif origin is not Literal and hint is not Any and hint not in (bool, int, float, str):
+        if not (isinstance(hint, type) and issubclass(hint, PurePath)):
+            raise TypeError(f"settings type {hint!r} is not supported by {__name__}")
+
+
 def _convert(hint: Any, value: Any, *, bound: Bound, sized: bool) -> Any:
     origin = typing.get_origin(hint)
     if origin is typing.Annotated:
@@ -280,9 +304,7 @@ def _container(origin: Any, args: tuple[Any, ...], value: Any, *, bound: Bound, 
             _convert(key_hint, k, bound=bound, sized=False): _convert(item_hint, v, bound=bound, sized=sized)
             for k, v in value.items()
         }
-    item_hint = args[0]
-    if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-        raise TypeError(f"settings type tuple{list(args)} is not supported by {__name__}: use tuple[X, ...]")
+    item_hint = args[0]  # tuple[X, ...] (the schema refuses other tuples when it is made)
     if not isinstance(value, list | tuple):
         raise _Mismatch(f"a list of {describe(item_hint, bound=bound, sized=sized)}")
     items = [_convert(item_hint, item, bound=bound, sized=sized) for item in value]

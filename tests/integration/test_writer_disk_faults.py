@@ -212,7 +212,9 @@ def test_a_read_only_disk_holds_the_writer_until_it_is_writable(
             cli("git-writer", "--data-dir", str(settings.data_dir), "--listen", ""), stdout=err, stderr=err
         )
     try:
-        wait_until(lambda: "read-only file system" in stderr.read_text().lower(), timeout=60, what="the writer to say why")
+        wait_until(
+            lambda: "read-only file system" in stderr.read_text().lower(), timeout=60, what="the writer to say why"
+        )
         wait_until(lambda: stderr.read_text().count("trying again") >= 2, timeout=60, what="a second try")
         assert writer.poll() is None, stderr.read_text()
         assert spool.request_ids() == [2] and not dict(spool.results())

@@ -105,7 +105,7 @@ class GitWriter:
         self.spool = spool or Spool(settings.spool_root)
         settings.git_root.mkdir(parents=True, exist_ok=True)
         self.store = GitStore(settings.git_root, settings=settings.git)
-        self.cgit_list = CgitList(settings.cgit_list_path, git_root=settings.git_root)
+        self.cgit_list = CgitList.for_settings(settings)
         git = settings.git
         self.applied = AppliedLog(
             self.spool.root / "applied", max_age=git.record_days * 86400, max_count=git.record_builds

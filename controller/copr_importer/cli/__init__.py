@@ -16,7 +16,11 @@ And for operators:
 * ``set-limit``    change N in the controller's ConfigMap;
 * ``expire-logs``, ``gc-lookaside``, ``prune-projects``  the storage lifecycle;
 * ``maintain-repos`` pack and prune the git repositories;
-* ``cgit-list``    list in cgit the repositories that existed before the list.
+* ``cgit-list``    list in cgit the repositories that existed before the list;
+* ``config``       the settings in force (all, or one key), as a command would read them.
+
+``--version`` prints the version.  Without ``--config``, a command reads
+``$COPR_IMPORTER_CONFIG``, else /etc/copr-importer/importer.toml if it exists.
 
 Exit codes: 0 success, 1 some imports failed (``run``), no such log (``logs``) or refused by
 the server's dry run (``render``), 2 a usage or settings error,
@@ -30,18 +34,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from ..app.gitwriter import WriterBusy
 from ..app.logformat import configure_logging
 from ..errors import ImporterError
-from . import cgit, lifecycle, logs, maintain, render, run, setlimit, status, units
+from . import cgit, config, lifecycle, logs, maintain, render, run, setlimit, status, units
 
 __all__ = ["main"]
 
-_COMMANDS = (run, units, status, render, logs, setlimit, lifecycle, maintain, cgit)
+_COMMANDS = (run, units, status, render, logs, setlimit, lifecycle, maintain, cgit, config)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="copr-importer", description="Copr-compatible dist-git importer")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in _COMMANDS:
         module.register(sub)

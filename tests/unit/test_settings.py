@@ -55,6 +55,13 @@ def test_invalid_settings_are_refused_with_the_setting_named(tmp_path: Path, tex
         load_settings(path)
 
 
+def test_no_settings_file_lets_task_records_read_local_files(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("[download]\nlocal_files = true\n")
+    with pytest.raises(ConfigError, match="download.local_files"):
+        load_settings(path)
+
+
 def test_password_file(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("hunter2\n")

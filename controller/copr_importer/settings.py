@@ -26,6 +26,7 @@ __all__ = [
     "LifecycleSettings",
     "LookasideSettings",
     "Settings",
+    "SourceSettings",
     "TelemetrySettings",
     "UnpackSettings",
     "load_settings",
@@ -255,6 +256,42 @@ class TelemetrySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """Building SRPMs from PyPI, RubyGems and git (tasks with ``source_type``); see README."""
+
+    pypi_index_url: str = ""
+    """A PyPI-compatible simple index (PEP 503/691).  Empty: the index pip on this
+    machine is configured with (PIP_INDEX_URL, pip.conf, else pip's own default), so
+    a mirror set up for pip serves the importer too and no host is written here."""
+    rubygems_url: str = ""
+    """A RubyGems-compatible source (``/info/<gem>``, ``/gems/<file>``).  Empty: the
+    first of ``:sources:`` in gem's configuration (/etc/gemrc, ~/.gemrc)."""
+    work_dir: Path | None = None
+    """Where sources are unpacked and SRPMs built; None: the system's temporary
+    directory (in a Job, its size-limited emptyDir at /tmp)."""
+    command_timeout: float = 900.0
+    """Wall-clock seconds for one external command (git clone, make, tito, rpmbuild).
+    Copr gives a whole SRPM build an hour; 15 minutes per step leaves that room for
+    a clone, a checkout and a build, and stops a Makefile that never ends."""
+    output_limit: int = 64 * 1024
+    """Bytes of a command's output kept for the per-task log (its start and its
+    end); users read the log in a browser and the end is what explains a failure."""
+    max_file_bytes: int = 4 * GiB
+    """Largest file a command may write (RLIMIT_FSIZE): a generous SRPM, never a
+    runaway that fills the disk."""
+    memory_limit: int = 4 * GiB
+    """Address-space limit of each command (RLIMIT_AS) where no container limits
+    it; git and rpmbuild need far less, a runaway build gets an error, not the OOM killer."""
+    run_repository_code: bool = False
+    """Allow the ``make_srpm`` and ``tito`` methods, which execute code from the
+    repository.  Off for embedded runs, where that code would run as the importer's
+    user beside its data; the manifests turn it on for import Jobs, which run it
+    under restricted Pod Security with time, memory and disk limits."""
+    tito_command: str = "tito"
+    """The tito executable (``tito`` on PATH by default)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the importer needs, rooted at one data directory."""
 
@@ -280,6 +317,7 @@ class Settings:
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    sources: SourceSettings = field(default_factory=SourceSettings)
 
     @property
     def git_root(self) -> Path:
@@ -315,8 +353,9 @@ _SECTIONS = {
     "kubernetes": KubernetesSettings,
     "lifecycle": LifecycleSettings,
     "telemetry": TelemetrySettings,
+    "sources": SourceSettings,
 }
-_PATH_KEYS = {"data_dir", "git_dir", "lookaside_dir", "per_task_log_dir", "cgit_list", "password_file"}
+_PATH_KEYS = {"work_dir", "data_dir", "git_dir", "lookaside_dir", "per_task_log_dir", "cgit_list", "password_file"}
 
 # copr-dist-git's [dist-git] keys and where they land.
 _COPR_KEYS = {
@@ -420,6 +459,9 @@ def validate(settings: Settings) -> Settings:
     if settings.lookaside.sources_style == "old" and settings.lookaside.hashtype != "md5":
         # Old-format lines carry no hash type and every client reads them as md5.
         raise ConfigError("sources_style 'old' requires hashtype 'md5'")
+    src = settings.sources
+    if src.command_timeout <= 0 or min(src.output_limit, src.max_file_bytes, src.memory_limit) < 1:
+        raise ConfigError("sources.command_timeout and the sources limits must be > 0")
     if settings.telemetry.live_after <= 0 or settings.telemetry.throughput_window <= 0:
         raise ConfigError("telemetry.live_after and telemetry.throughput_window must be > 0")
     return settings

@@ -40,7 +40,7 @@ def _version(value: Any) -> str:
 
 def requirement_lines(name: str, requirement: Any) -> list[str]:
     """RPM dependency expressions for a ``Gem::Requirement``, as gem2rpm writes them:
-    ``>= 0`` is no constraint, ``~> 2.1`` is ``>= 2.1`` with ``< 3``."""
+    ``>= 0`` is no constraint, ``~> 2.1`` is the rich dependency ``>= 2.1 with < 3``."""
     pairs = requirement.get("requirements", []) if isinstance(requirement, dict) else []
     lines = []
     for pair in pairs:
@@ -52,7 +52,7 @@ def requirement_lines(name: str, requirement: Any) -> list[str]:
         if op == ">=" and version in ("0", "0.0"):
             lines.append(name)
         elif op == "~>":
-            lines += [f"{name} >= {version}", f"{name} < {_bump(version)}"]
+            lines.append(f"({name} >= {version} with {name} < {_bump(version)})")
         elif op in (">=", ">", "<", "<=", "="):
             lines.append(f"{name} {op} {version}")
     return sorted(set(lines)) or [name]
@@ -95,12 +95,12 @@ def gem_context(
         "source_url": source_url,
         "ruby_requires": requirement_lines("ruby-devel" if extensions else "ruby", meta.get("required_ruby_version")),
         "rubygems_requires": requirement_lines("rubygems-devel", meta.get("required_rubygems_version")),
-        "dev_requires": sorted(
+        "dev_requires": [
             line
             for d in deps
             if _text(d.get("type")).lstrip(":") == "development" and d["name"] not in ("rdoc", "rake", "bundler")
             for line in requirement_lines(f"rubygem({d['name']})", d.get("requirement"))
-        ),
+        ],
         "extensions": bool(extensions),
         "executables": executables,
         "bindir": _text(meta.get("bindir")) if _SAFE.match(_text(meta.get("bindir"))) else "bin",

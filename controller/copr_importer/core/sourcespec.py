@@ -34,6 +34,7 @@ __all__ = [
     "RubygemSource",
     "ScmSource",
     "Source",
+    "default_package_name",
     "parse_source",
     "parse_source_type",
     "source_record",
@@ -218,3 +219,14 @@ def _relative(params: dict[str, Any], key: str) -> str:
     if normal == ".." or normal.startswith("../") or "\\" in value:
         raise _bad(f"source_json.{key} {value!r} leaves the repository")
     return "" if normal == "." else normal
+
+
+def default_package_name(source: Source) -> str:
+    """The package a source becomes when nobody names it: Fedora's ``python-<name>``
+    and ``rubygem-<gem>``; for a repository, its name (the spec must agree)."""
+    if isinstance(source, PypiSource):
+        return "python-" + re.sub(r"[-_.]+", "-", source.pypi_package_name).lower()
+    if isinstance(source, RubygemSource):
+        return f"rubygem-{source.gem_name}"
+    path = urlsplit(source.clone_url).path.rstrip("/")
+    return posixpath.basename(path).removesuffix(".git") or "package"

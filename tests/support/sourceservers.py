@@ -39,6 +39,9 @@ CACHE = Path(os.environ.get("COPR_IMPORTER_SDIST_CACHE", "/var/cache/copr-import
 # Small, pure-Python, with the three common build backends (setuptools, flit, hatchling);
 # two releases of six so that "the newest release" means something.
 SDISTS = ("six==1.15.0", "six==1.16.0", "tomli==2.0.1", "iniconfig==2.0.0")
+# What build_gem's gemspec declares, as the compact index spells it.
+GEM_DEPENDENCIES = "json:>= 2.0"
+GEM_RUBY = "ruby:>= 2.7"
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ def gem_routes(gems: dict[str, list[tuple[str, Path]]], *, tamper: frozenset[str
         lines = ["---"]
         for version, path in releases:
             digest = sha256_of(path) if path.name not in tamper else "0" * 64
-            lines.append(f"{version} |checksum:{digest}")
+            lines.append(f"{version} {GEM_DEPENDENCIES}|checksum:{digest},{GEM_RUBY}")
             routes[f"/gems/{path.name}"] = Route(path.read_bytes())
         info = ("\n".join(lines) + "\n").encode()
         routes[f"/info/{gem}"] = Route(info, "text/plain")

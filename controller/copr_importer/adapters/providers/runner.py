@@ -65,9 +65,14 @@ class _Output:
         if chunk:
             self.tail.append(chunk)
             self.tail_size += len(chunk)
-        while self.tail and self.tail_size - len(self.tail[0]) >= self.half:
-            self.dropped += len(self.tail[0])
-            self.tail_size -= len(self.tail.popleft())
+        while self.tail_size > self.half:
+            excess = self.tail_size - self.half
+            first = self.tail.popleft()
+            if len(first) > excess:
+                self.tail.appendleft(first[excess:])
+            cut = min(len(first), excess)
+            self.dropped += cut
+            self.tail_size -= cut
 
     def text(self) -> str:
         gap = f"\n[... {self.dropped} bytes left out ...]\n" if self.dropped else ""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ from copr_importer.core.task import parse_task
 from copr_importer.errors import PermanentError
 from copr_importer.settings import Settings, load_settings
 from tests.integration.test_roundtrip import rpm_files, rpm_nevr
-from tests.support.pipeline import cli
+from tests.support.frontend_stub import FrontendStub
+from tests.support.pipeline import cli, frontend_config
 from tests.support.sourceservers import (
     GitHttpServer,
     RouteServer,
@@ -40,6 +42,7 @@ from tests.support.sourceservers import (
     sha256_of,
 )
 from tests.support.srpms import binary_tarball, spec_text
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 TITO = REPO / ".venv-tito" / "bin" / "tito"
@@ -344,3 +347,43 @@ def test_the_fixture_sources_are_what_real_clients_accept(sources: Sources, tmp_
     bundle(tmp_path, "cache", "--no-install")  # exits 1 on the json gem built into ruby, after fetching hello
     cached = list(tmp_path.glob("vendor/**/cache/hello-1.2.0.gem"))
     assert [sha256_of(p) for p in cached] == [sha256_of(sources.gem_files["hello-1.2.0.gem"])]
+
+
+def test_frontend_records_with_a_source_are_built_imported_and_reported(
+    frontend: FrontendStub, sources: Sources, tmp_path: Path
+) -> None:
+    """As a Copr frontend would send them: source_json a JSON string, source_type a number;
+    one bad source is a malformed_task report that names the field."""
+    base = {"owner": "alice", "project": "demo", "branches": ["f43", "master"], "sandbox": "alice/demo--a",
+            "background": False}  # fmt: skip
+    pypi = {"pypi_package_name": "tomli", "pypi_package_version": "2.0.1", "spec_generator": "pyp2spec",
+            "spec_template": "", "python_versions": ["3"]}  # fmt: skip
+    frontend.queue.append({**base, "build_id": 41, "pkg_name": "python-tomli", "source_type": 5,
+                           "source_json": json.dumps(pypi)})  # fmt: skip
+    frontend.queue.append({**base, "build_id": 42, "pkg_name": "x", "source_type": 8,
+                           "source_json": json.dumps({"clone_url": "file:///etc", "type": "git"})})  # fmt: skip
+    extra = f'[sources]\npypi_index_url = "{sources.index}"\n'
+    config = frontend_config(tmp_path, frontend_url=frontend.url, data=tmp_path / "data", extra=extra)
+    controller = subprocess.Popen(cli("run", "--config", str(config)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: len(frontend.reports) >= 2, timeout=120, what="two reports", interval=0.1)
+    finally:
+        controller.send_signal(signal.SIGTERM)
+        output = controller.communicate(timeout=30)[0].decode()
+    reports = {r["build_id"]: r for r in frontend.reports}
+    assert set(reports[41]["branch_commits"]) == {"f43", "master"}, output
+    assert reports[41]["reponame"] == "alice/demo/python-tomli"
+    assert reports[42]["error"] == "malformed_task" and "clone_url 'file:///etc'" in reports[42]["error_message"]
+
+
+def test_the_command_line_flags_build_from_each_source(sources: Sources, tmp_path: Path) -> None:
+    flags = ["--pypi", "six==1.16.0", "--rubygem", "hello==1.0.0", "--scm", f"{sources.git}/hello-scm.git#v1.0"]
+    command = cli("run", "--data-dir", str(tmp_path / "d"), "--json", "--index-url", sources.index,
+                  "--gem-source", sources.gems, *flags, "--subdirectory", "pkg", "--method", "rpkg")  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    rows = {row["reponame"].rsplit("/", 1)[-1] if "reponame" in row else row["build_id"]: row
+            for row in json.loads(done.stdout)}  # fmt: skip
+    assert set(rows["python-six"]["branch_commits"]) == {"master"} and "hello-scm" in rows, done.stdout
+    # The pinned gem is the tampered one: the whole run says so, and exits 1.
+    (failed,) = [row for row in rows.values() if "error" in row]
+    assert failed["error"] == "source_download_failed" and done.returncode == 1

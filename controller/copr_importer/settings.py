@@ -185,6 +185,9 @@ class JobSettings:
     memory_request: str = "128Mi"
     memory_limit: str = "512Mi"
     """Unpacking streams; memory does not grow with the SRPM's size."""
+    tmp_size_limit: str = "2Gi"
+    """Size of the Job's /tmp (an emptyDir), where SRPMs are built from sources: room
+    for a clone and an SRPM, and the disk limit of repository code (make_srpm, tito)."""
     data_claim: str = "copr-importer-data"
     """The PVC shared with the git-writer."""
     data_mount_path: str = "/var/lib/copr-importer"

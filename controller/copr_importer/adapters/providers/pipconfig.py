@@ -33,7 +33,7 @@ def pip_config_files(environ: Mapping[str, str] | None = None) -> list[Path]:
     explicit = env.get("PIP_CONFIG_FILE")
     if explicit == os.devnull:
         return []
-    home = Path(env.get("HOME") or Path.home())
+    home = Path(env.get("HOME") or "/nonexistent")  # no HOME (a container's uid): no user files
     xdg_dirs = [d for d in (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep) if d]
     files = [Path(d) / "pip" / "pip.conf" for d in xdg_dirs] + [Path("/etc/pip.conf")]
     if not (explicit and Path(explicit).exists()):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import os
 import tarfile
 import zlib
 from pathlib import Path
@@ -51,7 +52,8 @@ def source_url(settings: Settings) -> str:
 
 
 def _gemrc_source() -> str:
-    for path in (Path.home() / ".gemrc", Path("/etc/gemrc")):
+    home = os.environ.get("HOME")
+    for path in [*([Path(home) / ".gemrc"] if home else []), Path("/etc/gemrc")]:
         try:
             config = yaml.safe_load(path.read_text())
         except (OSError, yaml.YAMLError):

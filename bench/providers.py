@@ -32,6 +32,8 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,21 @@ def _serve(sdists: list[Path], conn: Any) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     conn.send(usage.ru_utime + usage.ru_stime)
     server.close()
+
+
+@contextmanager
+def index_server(sdists: list[Path]) -> Iterator[str]:
+    """A simple index over ``sdists`` in its own process (its CPU is not the importer's);
+    yields its URL and prints the CPU it used when it stops."""
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=_serve, args=(sdists, child), daemon=True)
+    server.start()
+    try:
+        yield parent.recv() + "/simple/"
+    finally:
+        parent.send("stop")
+        print(json.dumps({"index_server_cpu_s": round(parent.recv(), 1)}), flush=True)
+        server.join(10)
 
 
 def cpu_seconds() -> float:
@@ -193,18 +210,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger().handlers[0].setLevel(logging.WARNING)
     sdists = generate(args.count)
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=_serve, args=(sdists, child), daemon=True)
-    server.start()
-    index = parent.recv() + "/simple/"
-    try:
+    with index_server(sdists) as index:
         for workers in args.workers:
             print(json.dumps(run_once(sdists, index=index, workers=workers)), flush=True)
         print(json.dumps({"ms_per_build": profile(sdists, index=index, sample=args.sample)}), flush=True)
-    finally:
-        parent.send("stop")
-        print(json.dumps({"index_server_cpu_s": round(parent.recv(), 1)}), flush=True)
-        server.join(10)
 
 
 if __name__ == "__main__":

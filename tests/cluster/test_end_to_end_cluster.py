@@ -34,11 +34,18 @@ JOB_IMAGE = "quay.io/copr-importer/job:latest"
 
 @pytest.fixture
 def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRuntime]:
+    with node_runtime(control_plane, tmp_path / "node") as runtime:
+        yield runtime
+
+
+@contextmanager
+def node_runtime(control_plane: ControlPlane, work: Path) -> Iterator[NodeRuntime]:
+    """The test node runtime as node ``local-node-0``, with kwok's node cordoned meanwhile."""
     control_plane.kubectl("cordon", "kwok-node-0")  # every pod of this test must really run
     runtime = NodeRuntime(
         api=control_plane.api(),
         node="local-node-0",
-        work=tmp_path / "node",
+        work=work,
         images={
             CONTROLLER_IMAGE: [sys.executable, "-m", "copr_importer"],
             JOB_IMAGE: [sys.executable, "-m", "copr_importer", "import-step"],

@@ -22,25 +22,24 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
+def assert_dies(pid: int) -> None:
+    deadline = time.monotonic() + 30
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid)
+
+
 def test_a_command_past_its_time_dies_with_its_background_children(tmp_path: Path) -> None:
     script = f"sleep 600 & echo $! > {tmp_path}/child; echo started; sleep 600"
     with pytest.raises(PermanentError, match="ran longer than 1 s and was killed:\nstarted") as err:
         run(["sh", "-c", script], cwd=tmp_path, limits=Limits(1.0, 4096, 1 << 30, 2 << 30), code="srpm_build_failed")
     assert err.value.code == "srpm_build_failed"
-    child = int((tmp_path / "child").read_text())
-    deadline = time.monotonic() + 30
-    while alive(child) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(child)
+    assert_dies(int((tmp_path / "child").read_text()))
 
 
 def test_a_stray_background_job_does_not_outlive_a_finished_command(tmp_path: Path) -> None:
     run(["sh", "-c", f"(sleep 600; echo late) & echo $! > {tmp_path}/child"], cwd=tmp_path, limits=GENEROUS, code="x")
-    child = int((tmp_path / "child").read_text())
-    deadline = time.monotonic() + 30
-    while alive(child) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(child)
+    assert_dies(int((tmp_path / "child").read_text()))
 
 
 def test_long_output_keeps_its_start_and_its_end(tmp_path: Path) -> None:

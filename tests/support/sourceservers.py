@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -133,7 +132,20 @@ def gem_routes(gems: dict[str, list[tuple[str, Path]]], *, tamper: frozenset[str
     return routes
 
 
-class _RouteHandler(BaseHTTPRequestHandler):
+class _Handler(BaseHTTPRequestHandler):
+    def answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _RouteHandler(_Handler):
     routes: ClassVar[dict[str, Route]] = {}
 
     def do_GET(self) -> None:
@@ -145,29 +157,27 @@ class _RouteHandler(BaseHTTPRequestHandler):
             content_type, body = route.body(self.headers.get("Accept", ""))
         else:
             content_type, body = route.content_type, route.body
-        self.send_response(route.status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.answer(route.status, [("Content-Type", content_type)], body)
 
 
-class RouteServer:
-    """Serves ``routes`` on 127.0.0.1 until closed; ``url`` ends with no slash."""
+class _Server:
+    """A threaded server of ``handler`` on 127.0.0.1 until closed; ``url`` ends with no slash."""
 
-    def __init__(self, routes: dict[str, Route]) -> None:
-        handler = type("Handler", (_RouteHandler,), {"routes": routes})
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class RouteServer(_Server):
+    """Serves ``routes``."""
+
+    def __init__(self, routes: dict[str, Route]) -> None:
+        super().__init__(type("Handler", (_RouteHandler,), {"routes": routes}))
 
 
 @contextmanager
@@ -179,7 +189,7 @@ def serving(routes: dict[str, Route]) -> Iterator[RouteServer]:
         server.close()
 
 
-class _GitHandler(BaseHTTPRequestHandler):
+class _GitHandler(_Handler):
     """Runs ``git http-backend`` per request, as Apache's CGI module would."""
 
     root: Path = Path("/nonexistent")
@@ -211,31 +221,15 @@ class _GitHandler(BaseHTTPRequestHandler):
         head, _, payload = result.stdout.partition(b"\r\n\r\n")
         headers = [line.split(b":", 1) for line in head.split(b"\r\n") if b":" in line]
         status = next((int(v.split()[0]) for k, v in headers if k.lower() == b"status"), 200)
-        self.send_response(status)
-        for key, value in headers:
-            if key.lower() != b"status":
-                self.send_header(key.decode(), value.strip().decode())
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        kept = [(k.decode(), v.strip().decode()) for k, v in headers if k.lower() != b"status"]
+        self.answer(status, kept, payload)
 
 
-class GitHttpServer:
+class GitHttpServer(_Server):
     """Repositories under ``root`` at ``<url>/<name>.git`` over smart HTTP."""
 
     def __init__(self, root: Path) -> None:
-        handler = type("Handler", (_GitHandler,), {"root": root})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.started = time.monotonic()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(type("Handler", (_GitHandler,), {"root": root}))
 
 
 def build_gem(workdir: Path, *, name: str, version: str, summary: str = "A gem for the importer's tests") -> Path:

@@ -463,6 +463,9 @@ def validate(settings: Settings) -> Settings:
         # Old-format lines carry no hash type and every client reads them as md5.
         raise ConfigError("sources_style 'old' requires hashtype 'md5'")
     src = settings.sources
+    for name, url in (("pypi_index_url", src.pypi_index_url), ("rubygems_url", src.rubygems_url)):
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"sources.{name} must be an http(s) URL")
     if src.command_timeout <= 0 or min(src.output_limit, src.max_file_bytes, src.memory_limit) < 1:
         raise ConfigError("sources.command_timeout and the sources limits must be > 0")
     if settings.telemetry.live_after <= 0 or settings.telemetry.throughput_window <= 0:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ OWNER, PROJECT = "alice", "sources"
 class Sources:
     index: str
     gems: str
+    git_daemon: str
     git: str
     sdists: dict[str, Path]
     gem_files: dict[str, Path]
@@ -120,6 +122,15 @@ def make_repos(root: Path) -> None:
     failing = "srpm:\n\t@echo compiling the universe\n\t@echo 'error: the universe is too large' >&2\n\t@exit 3\n"
     publish(root, "broken", [{".copr/Makefile": failing}])
     publish(root, "slow", [{".copr/Makefile": "srpm:\n\t@echo starting\n\tsleep 600 & sleep 600\n"}])
+    publish(root, "inner", [{"inner.txt": "inside\n"}])
+    outer = root / "work" / "outer"
+    outer.mkdir(parents=True)
+    git(outer, "init", "-q", "-b", "main")
+    git(outer, "-c", "protocol.file.allow=always", "submodule", "add", "-q", f"file://{root}/inner.git", "inner")
+    (outer / "outer.spec").write_text(spec_text(name="outer", version="1", sources=[], patches=[]))
+    git(outer, "add", "-A")
+    git(outer, "commit", "-q", "-m", "a submodule over file://")
+    git(root, "clone", "-q", "--bare", str(outer), str(root / "outer.git"))
     titled = spec_text(name="titled", version="0.3", sources=["%{name}-%{version}.tar.gz"], patches=[])
     tito_props = (
         "[buildconfig]\nbuilder = tito.builder.Builder\ntagger = tito.tagger.VersionTagger\n"
@@ -138,13 +149,31 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sources]:
     index = RouteServer(pypi_routes(list(sdists.values()), tamper=frozenset({"six-1.15.0.tar.gz"})))
     make_repos(work / "git")
     git_server = GitHttpServer(work / "git")
+    daemon, daemon_url = git_daemon(work / "git")
     try:
-        yield Sources(
-            index.url + "/simple/", gem_server.url, git_server.url, sdists, {p.name: p for p in gems.values()}
-        )
+        gem_files = {p.name: p for p in gems.values()}
+        yield Sources(index.url + "/simple/", gem_server.url, daemon_url, git_server.url, sdists, gem_files)
     finally:
+        daemon.terminate()
+        daemon.wait(30)
         for server in (index, gem_server, git_server):
             server.close()
+
+
+def git_daemon(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``git daemon`` serving ``root`` over git:// on a free port of 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={root}", "--listen=127.0.0.1"]
+    daemon = subprocess.Popen([*command, f"--port={port}", str(root)], stderr=subprocess.DEVNULL)
+    wait_until(lambda: _listening(port), timeout=60, what="git daemon to listen")
+    return daemon, f"git://127.0.0.1:{port}"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def record(build_id: int, pkg: str, source_type: int, **params: Any) -> dict[str, Any]:
@@ -164,6 +193,10 @@ def task_records(src: Sources) -> dict[str, dict[str, Any]]:
         "scm-rpkg": scm(5, "hello-scm", f"{src.git}/hello-scm.git", "rpkg", committish="v1.0", subdirectory="pkg"),
         "scm-make": scm(6, "made", f"{src.git}/made.git", "make_srpm"),
         "scm-tito": scm(7, "titled", f"{src.git}/titled.git", "tito_test"),
+        # The same build over git://: the same content, so the same commit as scm-rpkg's.
+        "scm-git-protocol": scm(
+            8, "hello-scm", f"{src.git_daemon}/hello-scm.git", "rpkg", committish="v1.0", subdirectory="pkg"
+        ),
         "pypi-unknown": record(11, "python-nosuch", 5, pypi_package_name="nosuch"),
         "pypi-no-version": record(12, "python-six", 5, pypi_package_name="six", pypi_package_version="9.9"),
         "gem-no-version": record(13, "rubygem-hello", 6, gem_name="hello", gem_version="9.9"),
@@ -173,6 +206,7 @@ def task_records(src: Sources) -> dict[str, dict[str, Any]]:
         "make-too-long": scm(17, "slow", f"{src.git}/slow.git", "make_srpm"),
         "clone-missing": scm(18, "gone", f"{src.git}/gone.git", "rpkg"),
         "committish-missing": scm(19, "hello-scm", f"{src.git}/hello-scm.git", "rpkg", committish="no-such-branch"),
+        "submodule-over-file": scm(20, "outer", f"{src.git}/outer.git", "rpkg"),
     }
 
 
@@ -208,7 +242,7 @@ def batch(sources: Sources, tmp_path_factory: pytest.TempPathFactory) -> Batch:
     return Batch(load_settings(config), by_label, records)
 
 
-GOOD = ["pypi-newest", "pypi-flit", "pypi-hatch", "gem-newest", "scm-rpkg", "scm-make", "scm-tito"]
+GOOD = ["pypi-newest", "pypi-flit", "pypi-hatch", "gem-newest", "scm-rpkg", "scm-make", "scm-tito", "scm-git-protocol"]
 
 
 def clone(settings: Settings, pkg: str, dest: Path) -> Path:
@@ -290,6 +324,7 @@ def test_scm_methods_build_at_the_committish_in_the_subdirectory(batch: Batch) -
     assert "$ git -c protocol.file.allow=never clone --depth 500" in rpkg_log
     assert "$ git -c protocol.file.allow=never checkout --quiet v1.0 --" in rpkg_log
     assert "Wrote: " in rpkg_log and "hello-scm-1.0-1.src.rpm" in rpkg_log  # the tag, not main's 1.1
+    assert rows["scm-git-protocol"]["branch_commits"] == rows["scm-rpkg"]["branch_commits"]
     assert "$ make -f " in batch.log("scm-make") and "$ " + str(TITO) + " build --test --srpm" in batch.log("scm-tito")
 
 
@@ -306,6 +341,7 @@ def test_scm_methods_build_at_the_committish_in_the_subdirectory(batch: Batch) -
         ("make-too-long", "srpm_build_failed", "make srpm ran longer than 30 s and was killed:\nstarting"),
         ("clone-missing", "scm_clone_failed", "git failed (exit status 128)"),
         ("committish-missing", "scm_clone_failed", "no-such-branch"),
+        ("submodule-over-file", "scm_clone_failed", "transport 'file' not allowed"),
     ],
 )  # fmt: skip
 def test_failures_have_precise_codes_and_the_tools_last_lines(batch: Batch, label: str, code: str, says: str) -> None:

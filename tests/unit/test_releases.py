@@ -105,3 +105,19 @@ def test_metadata_text_cannot_inject_macros_and_must_match_the_release() -> None
     with pytest.raises(BadInputError, match=r"not foo-bar 2\.0") as err:
         spec_context(facts, project="foo-bar", version="2.0", rpm_version="2.0", pkg_name="p", packager="P")
     assert err.value.code == "spec_generation_failed"
+
+
+def test_index_data_cannot_reach_paths_or_macros() -> None:
+    """A hostile index names files and versions: they become paths and spec lines."""
+    releases = parse_info("---\n../../etc/x |checksum:aa\n1.0%{lua:x} |checksum:bb\n1.0 |checksum:cc\n")
+    assert [r.version for r in releases] == ["1.0"]
+    pkg_info = "Metadata-Version: 2.1\nName: foo\nVersion: 1.0\n"
+    hostile_url = "http://i.invalid/f/%{lua:os.exit()}\n%prep/foo-1.0.tar.gz"
+    facts = SdistFacts("foo-1.0.tar.gz", hostile_url, "foo-1.0", ("PKG-INFO",), pkg_info)
+    context = spec_context(facts, project="foo", version="1.0", rpm_version="1.0", pkg_name="p", packager="P")
+    assert "\n" not in context["source"] and "%{" not in context["source"].replace("%%", "")
+    with pytest.raises(BadInputError, match="unusual top directory"):
+        spec_context(
+            SdistFacts("foo-1.0.tar.gz", "http://i.invalid/f", "foo 1.0\n%prep", ("PKG-INFO",), pkg_info),
+            project="foo", version="1.0", rpm_version="1.0", pkg_name="p", packager="P",
+        )  # fmt: skip

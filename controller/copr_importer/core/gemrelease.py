@@ -17,6 +17,9 @@ from ..errors import BadInputError
 __all__ = ["GemRelease", "choose_release", "parse_info", "version_key"]
 
 _SEGMENT = re.compile(r"[0-9]+|[a-z]+", re.IGNORECASE)
+# A line of another shape is skipped: its fields become file names and spec text.
+_VERSION = re.compile(r"^[0-9]+(\.[0-9A-Za-z]+)*$")
+_PLATFORM = re.compile(r"^[A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,8 @@ def parse_info(text: str) -> list[GemRelease]:
         version, _, platform = head.partition("-")
         requirements = rest.partition("|")[2]
         checksum = next((r.split(":", 1)[1] for r in requirements.split(",") if r.startswith("checksum:")), None)
+        if not _VERSION.match(version) or not _PLATFORM.match(platform):
+            continue
         releases.append(GemRelease(version, platform or "ruby", checksum))
     return releases
 

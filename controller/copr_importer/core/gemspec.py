@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import BadInputError
 from .gemrelease import version_key
-from .pyspec import spec_text
+from .pyspec import spec_text, spec_url
 
 __all__ = ["gem_context", "requirement_lines"]
 
@@ -92,7 +92,7 @@ def gem_context(
         "description": _description(meta),
         "license": " AND ".join(licenses) or "LicenseRef-Not-Specified",
         "url": spec_text(_text(meta.get("homepage"))),
-        "source_url": source_url,
+        "source_url": spec_url(source_url),
         "ruby_requires": requirement_lines("ruby-devel" if extensions else "ruby", meta.get("required_ruby_version")),
         "rubygems_requires": requirement_lines("rubygems-devel", meta.get("required_rubygems_version")),
         "dev_requires": [

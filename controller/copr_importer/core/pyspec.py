@@ -16,13 +16,14 @@ import time
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from typing import Any
+from urllib.parse import quote
 
 from packaging.version import InvalidVersion, Version
 
 from ..errors import BadInputError
 from .pyrelease import normalize
 
-__all__ = ["SdistFacts", "spec_context", "spec_text"]
+__all__ = ["SdistFacts", "spec_context", "spec_text", "spec_url"]
 
 # Trove classifiers of the common licenses → SPDX; anything else needs License-Expression.
 _CLASSIFIER_SPDX = {
@@ -62,6 +63,11 @@ def spec_text(value: str) -> str:
     return " ".join(value.split()).replace("%", "%%")
 
 
+def spec_url(url: str) -> str:
+    """A URL from an index as a spec's ``Source:``: no whitespace (percent-encoded), no macro."""
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~").replace("%", "%%")
+
+
 def spec_context(
     facts: SdistFacts, *, project: str, version: str, rpm_version: str, pkg_name: str, packager: str
 ) -> dict[str, Any]:
@@ -74,9 +80,12 @@ def spec_context(
             f"{facts.filename}: PKG-INFO describes {name or '?'} {meta_version or '?'}, not {project} {version}",
             code="spec_generation_failed",
         )
+    if not _SAFE_NAME.match(facts.top_dir):
+        raise BadInputError(f"{facts.filename}: unusual top directory {facts.top_dir!r}", code="spec_generation_failed")
     top_files = sorted({m.split("/", 1)[0] for m in facts.members if "/" not in m})
     modules = _modules(facts)
-    source = facts.url if posixpath.basename(facts.url.split("?", 1)[0]) == facts.filename else None
+    url = spec_url(facts.url)
+    source = url if posixpath.basename(facts.url.split("?", 1)[0]) == facts.filename else None
     return {
         "filename": facts.filename,
         "packager": spec_text(packager),
@@ -87,7 +96,7 @@ def spec_context(
         "summary": spec_text(meta.get("Summary") or f"The {name} Python package").rstrip("."),
         "license": _license(meta),
         "url": spec_text(_home(meta) or facts.url.rsplit("/", 1)[0]),
-        "source": source or f"{facts.url}#/{facts.filename}",
+        "source": source or f"{url}#/{facts.filename}",
         "archive_dir": facts.top_dir,
         "archful": any(m.lower().endswith(_NATIVE) or m.endswith("Cargo.toml") for m in facts.members),
         "modules": " ".join(modules) if modules else "'*' +auto",

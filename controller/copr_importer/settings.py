@@ -37,6 +37,7 @@ __all__ = [
     "LifecycleSettings",
     "LookasideSettings",
     "Settings",
+    "SourceSettings",
     "TelemetrySettings",
     "UnpackSettings",
     "load_settings",
@@ -233,6 +234,9 @@ class JobSettings:
     memory_request: str = "128Mi"
     memory_limit: str = "512Mi"
     """Unpacking streams; memory does not grow with the SRPM's size."""
+    tmp_size_limit: str = "2Gi"
+    """Size of the Job's /tmp (an emptyDir), where SRPMs are built from sources: room
+    for a clone and an SRPM, and the disk limit of repository code (make_srpm, tito)."""
     data_claim: str = "copr-importer-data"
     """The PVC shared with the git-writer."""
     data_mount_path: str = "/var/lib/copr-importer"
@@ -304,6 +308,42 @@ class TelemetrySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """Building SRPMs from PyPI, RubyGems and git (tasks with ``source_type``); see README."""
+
+    pypi_index_url: str = ""
+    """A PyPI-compatible simple index (PEP 503/691).  Empty: the index pip on this
+    machine is configured with (PIP_INDEX_URL, pip.conf, else pip's own default), so
+    a mirror set up for pip serves the importer too and no host is written here."""
+    rubygems_url: str = ""
+    """A RubyGems-compatible source (``/info/<gem>``, ``/gems/<file>``).  Empty: the
+    first of ``:sources:`` in gem's configuration (/etc/gemrc, ~/.gemrc)."""
+    work_dir: Path | None = None
+    """Where sources are unpacked and SRPMs built; None: the system's temporary
+    directory (in a Job, its size-limited emptyDir at /tmp)."""
+    command_timeout: float = 900.0
+    """Wall-clock seconds for one external command (git clone, make, tito, rpmbuild).
+    Copr gives a whole SRPM build an hour; 15 minutes per step leaves that room for
+    a clone, a checkout and a build, and stops a Makefile that never ends."""
+    output_limit: int = 64 * 1024
+    """Bytes of a command's output kept for the per-task log (its start and its
+    end); users read the log in a browser and the end is what explains a failure."""
+    max_file_bytes: int = 4 * GiB
+    """Largest file a command may write (RLIMIT_FSIZE): a generous SRPM, never a
+    runaway that fills the disk."""
+    memory_limit: int = 4 * GiB
+    """Address-space limit of each command (RLIMIT_AS) where no container limits
+    it; git and rpmbuild need far less, a runaway build gets an error, not the OOM killer."""
+    run_repository_code: bool = False
+    """Allow the ``make_srpm`` and ``tito`` methods, which execute code from the
+    repository.  Off for embedded runs, where that code would run as the importer's
+    user beside its data; the manifests turn it on for import Jobs, which run it
+    under restricted Pod Security with time, memory and disk limits."""
+    tito_command: str = "tito"
+    """The tito executable (``tito`` on PATH by default)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the importer needs, rooted at one data directory."""
 
@@ -338,6 +378,7 @@ class Settings:
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    sources: SourceSettings = field(default_factory=SourceSettings)
 
     @property
     def git_root(self) -> Path:
@@ -382,6 +423,10 @@ BOUNDS: dict[str, Bound] = {
     "lifecycle.frontend_failures_before_giving_up": Bound(1),
     "telemetry.live_after": Bound(0, low_open=True),
     "telemetry.throughput_window": Bound(0, low_open=True),
+    "sources.command_timeout": Bound(0, low_open=True),
+    "sources.output_limit": Bound(1),
+    "sources.max_file_bytes": Bound(1),
+    "sources.memory_limit": Bound(1),
 }
 
 # Top-level TOML keys that are not settings but say where else to read them.
@@ -416,6 +461,10 @@ def validate(settings: Settings, *, where: str = "settings") -> Settings:
 
 
 def _cross_checked(settings: Settings, *, where: str) -> Settings:
+    src = settings.sources
+    for name, url in (("pypi_index_url", src.pypi_index_url), ("rubygems_url", src.rubygems_url)):
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: sources.{name} = {url!r}: expected an http(s) URL")
     if settings.lookaside.sources_style == "old" and settings.lookaside.hashtype != "md5":
         # Old-format lines carry no hash type and every client reads them as md5.
         raise ConfigError(f'{where}: lookaside.sources_style "old" requires lookaside.hashtype "md5"')

@@ -66,7 +66,7 @@ def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRunt
 
 
 def deployment_for(
-    plane: ControlPlane, namespace: str, *, data: Path, frontend: FrontendStub, parallelism: int
+    plane: ControlPlane, namespace: str, *, data: Path, frontend: FrontendStub, parallelism: int, extra: str = ""
 ) -> list[dict[str, Any]]:
     """manifests/ as kustomize builds it, moved to ``namespace`` and pointed at the stub."""
     built = plane.kubectl("kustomize", str(REPO / "manifests"))
@@ -82,7 +82,7 @@ def deployment_for(
         f'[frontend]\nbase_url = "{frontend.url}"\npassword_file = "/run/secrets/copr-importer/password"\n'
         "poll_interval = 0.5\n"
         f'[kubernetes]\nnamespace = "{namespace}"\n'
-        f'[job]\nimage = "{JOB_IMAGE}"\n'
+        f'[job]\nimage = "{JOB_IMAGE}"\n' + extra
     )
     for doc in docs:
         meta = doc["metadata"]
@@ -159,11 +159,13 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 @contextmanager
-def importer(plane: ControlPlane, frontend: FrontendStub, data: Path, *, parallelism: int) -> Iterator[str]:
-    """Deploy manifests/ into a fresh namespace; remove it afterwards."""
+def importer(
+    plane: ControlPlane, frontend: FrontendStub, data: Path, *, parallelism: int, extra: str = ""
+) -> Iterator[str]:
+    """Deploy manifests/ into a fresh namespace (``extra``: more lines of importer.toml); remove it afterwards."""
     namespace = f"e2e-{uuid.uuid4().hex[:6]}"
     data.mkdir()
-    docs = deployment_for(plane, namespace, data=data, frontend=frontend, parallelism=parallelism)
+    docs = deployment_for(plane, namespace, data=data, frontend=frontend, parallelism=parallelism, extra=extra)
     plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
     try:
         yield namespace

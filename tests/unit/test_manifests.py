@@ -9,7 +9,11 @@ from typing import Any
 
 import yaml
 
+from copr_importer.adapters.jobtemplate import default_template
 from copr_importer.cli import _parser
+from copr_importer.core.jobspec import render_job
+from copr_importer.core.sourcespec import PypiSource
+from copr_importer.core.task import ImportTask
 from copr_importer.settings import from_mapping
 
 REPO = Path(__file__).resolve().parents[2]
@@ -181,3 +185,22 @@ def test_the_web_service_selects_the_web_pods() -> None:
     assert web["spec"]["selector"]["app.kubernetes.io/component"] == "web"
     (port,) = web["spec"]["ports"]
     assert port["targetPort"] == deployment("web")["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"]
+
+
+def test_the_network_policy_confines_import_pods_and_only_them() -> None:
+    (policy,) = by_kind("NetworkPolicy")
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    (cm,) = by_kind("ConfigMap")
+    settings = from_mapping(tomllib.loads(cm["data"]["importer.toml"]))
+    task = ImportTask(1, "o", "p", "pkg", ("master",), "", "o/p--u", source=PypiSource("six"))
+    job = render_job(task, template=default_template(), namespace="copr-importer", job=settings.job)
+    assert selector.items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    for other in (deployment("controller"), deployment("web")):
+        assert not selector.items() <= other["spec"]["template"]["metadata"]["labels"].items()
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"} and policy["spec"]["ingress"] == []
+    dns, web = policy["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert {(p["protocol"], p["port"]) for p in web["ports"]} == {("TCP", 80), ("TCP", 443), ("TCP", 9418)}
+    assert all("169.254.0.0/16" in b["ipBlock"]["except"] for b in web["to"] if "." in b["ipBlock"]["cidr"])
+    # The Jobs that the policy confines are the ones allowed to run repository code.
+    assert settings.sources.run_repository_code

@@ -58,7 +58,7 @@ def test_invalid_settings_are_refused_with_the_setting_named(tmp_path: Path, tex
 def test_no_settings_file_lets_task_records_read_local_files(tmp_path: Path) -> None:
     path = tmp_path / "s.toml"
     path.write_text("[download]\nlocal_files = true\n")
-    with pytest.raises(ConfigError, match="download.local_files"):
+    with pytest.raises(ConfigError, match=r"download\.local_files"):
         load_settings(path)
 
 

@@ -42,6 +42,7 @@ from typing import Any
 from ..adapters import download as download_mod
 from ..adapters import failpoint
 from ..adapters.lookaside import Lookaside
+from ..adapters.providers import build_task_srpm
 from ..adapters.rpmfile import read_package
 from ..adapters.spool import Spool
 from ..adapters.unpacker import UnpackedFile, unpack
@@ -84,8 +85,11 @@ def import_srpm(task: ImportTask, *, settings: Settings, spool: Spool) -> dict[s
 
 
 def _prepare(task: ImportTask, *, settings: Settings, staging: Path) -> dict[str, Any]:
-    log.info("downloading %s", task.srpm_url)
-    srpm = download_mod.download(task.srpm_url, dest=staging / "download.src.rpm", settings=settings.download)
+    if task.source is not None:
+        srpm = build_task_srpm(task, settings=settings, dest=staging / "download.src.rpm")
+    else:
+        log.info("downloading %s", task.srpm_url)
+        srpm = download_mod.download(task.srpm_url, dest=staging / "download.src.rpm", settings=settings.download)
     log.info("downloaded %d bytes", srpm.stat().st_size)
     with open(srpm, "rb") as stream:
         package = read_package(stream)

@@ -53,6 +53,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         overrides["frontend.password_file"] = args.password_file
     if getattr(args, "workers", None) is not None:
         overrides["executor.workers"] = args.workers
+    overrides["sources.pypi_index_url"] = getattr(args, "index_url", None)
+    overrides["sources.rubygems_url"] = getattr(args, "gem_source", None)
     return load_settings(config_path(getattr(args, "config", None), environ=os.environ), **overrides)
 
 

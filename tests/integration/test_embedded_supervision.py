@@ -17,9 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from copr_importer.adapters.lockfile import flock_holder
+from copr_importer.app.importstep import run_step
+from copr_importer.settings import from_mapping
 from tests.support.frontend_stub import FrontendStub
 from tests.support.gate import GatedFiles
-from tests.support.pipeline import frontend_config
+from tests.support.pipeline import frontend_config, make_task
 from tests.support.poison import poison_srpm
 from tests.support.processes import alive, title
 from tests.support.service import Service, Services, free_port
@@ -105,6 +107,27 @@ def test_a_killed_controller_takes_its_children_with_it_and_the_same_command_sta
     second.assert_no_orphans()
 
 
+def test_a_killed_git_writer_is_started_again_and_the_imports_go_on(
+    frontend: FrontendStub, srpm_factory: Callable[..., Path], services: Services, tmp_path: Path
+) -> None:
+    config = frontend_config(tmp_path, frontend_url=frontend.url, data=tmp_path / "data", extra=FAST_RETRIES)
+    frontend.task(1, srpm=srpm_factory(name="before"), pkg="before", branches=["f43"])
+    service = services.start("run", "--config", str(config), "--listen", "")
+    wait_until(_reported(frontend, 1), timeout=90, what="the first report", diagnostics=service.text)
+    [writer] = service.titled("copr-importer: git-writer")
+    os.kill(writer, signal.SIGKILL)
+    wait_until(
+        lambda: service.titled("copr-importer: git-writer") not in ([], [writer]),
+        timeout=60,
+        what="a new git-writer",
+        diagnostics=service.text,
+    )
+    assert f"the git-writer (pid {writer}) ended" in service.text() and "killed by SIGKILL" in service.text()
+    frontend.task(2, srpm=srpm_factory(name="after"), pkg="after", branches=["f43"])
+    wait_until(_reported(frontend, 2), timeout=90, what="a report through the new writer", diagnostics=service.text)
+    assert service.stop() == 0
+
+
 def _hold_lock(path: Path) -> subprocess.Popen[bytes]:
     """Another process that holds ``path``'s flock until killed, as a foreign git-writer would."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,6 +192,34 @@ def test_sigterm_stops_the_service_with_a_worker_busy_and_the_writer_waiting(
     assert again.stop() == 0
 
 
+def _waits_on_a_pipe(pid: int) -> bool:
+    """The kernel has ``pid`` asleep in a FIFO's open or read (the function's name varies by kernel)."""
+    wchan = Path(f"/proc/{pid}/wchan").read_text()
+    return any(word in wchan for word in ("pipe", "fifo", "partner"))
+
+
+def test_sigterm_stops_the_service_while_the_writer_is_stuck_in_a_commit(
+    frontend: FrontendStub, srpm_factory: Callable[..., Path], services: Services, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    config = frontend_config(tmp_path, frontend_url=frontend.url, data=data, extra=FAST_RETRIES)
+    # A handed-over request whose spec is a FIFO: the writer blocks reading it, as on a hung disk.
+    settings = from_mapping({"data_dir": str(data)})
+    task = make_task(1, srpm_factory(name="stuck"), pkg="stuck", branches=("f43",))
+    assert run_step(task, settings=settings).exit_code == 0
+    spec = settings.spool_root / "requests/1/files/stuck.spec"
+    spec.unlink()
+    os.mkfifo(spec)
+    service = services.start("run", "--config", str(config), "--listen", "")
+    log = data / "per-task-logs/1.log"
+    wait_until(lambda: log.exists() and "created repository" in log.read_text(), timeout=60, what="the commit")
+    [writer] = service.titled("copr-importer: git-writer")
+    wait_until(lambda: _waits_on_a_pipe(writer), timeout=60, what="the writer to block on the FIFO")
+    assert service.stop(timeout=15) == 0  # SIGTERM, then SIGKILL for the writer after stop_grace (5 s)
+    service.assert_no_orphans()
+    assert frontend.reports == []
+
+
 def test_a_poison_srpm_over_the_worker_memory_limit_is_retried_then_reported_and_the_service_stays_up(
     frontend: FrontendStub, srpm_factory: Callable[..., Path], services: Services, tmp_path: Path
 ) -> None:
@@ -180,7 +231,10 @@ def test_a_poison_srpm_over_the_worker_memory_limit_is_retried_then_reported_and
     wait_until(_reported(frontend, 1, 2), timeout=90, what="both reports", diagnostics=service.text)
     reports = {r["build_id"]: r for r in frontend.reports}
     assert reports[1]["error"] == "srpm_import_failed"
-    assert "gave up after 2 attempts" in reports[1]["error_message"] and "MemoryError" in reports[1]["error_message"]
+    assert (
+        "gave up after 2 attempts" in reports[1]["error_message"]
+        and "worker_memory_limit (512 MiB)" in reports[1]["error_message"]
+    )
     assert "branch_commits" in reports[2]
     assert service.process.poll() is None
     assert service.stop() == 0

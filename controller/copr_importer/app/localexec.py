@@ -69,6 +69,7 @@ class _Worker:
     started: float = 0.0
     leaving: str | None = None  # why it goes: "retiring", "timeout", "canceled", "lost" (pipe broken)
     at_eof: bool = False  # its pipe is closed: it is dying, and the zygote will say how
+    served: int = 0  # tasks given to it
 
 
 def describe_exit(status: int) -> str:
@@ -97,17 +98,21 @@ class LocalExecutor:
     # --- the executor interface ---------------------------------------------
 
     def start(self, task: ImportTask) -> None:
-        """Hand ``task`` to an idle worker (starting one if none is idle); TransientError if none can start."""
-        while True:
-            worker = next((w for w in self._workers.values() if w.task is None and w.leaving is None), None)
-            worker = worker or self._spawn(force=True)
-            try:
-                worker.conn.send(task)
-            except OSError:
-                worker.leaving = "lost"  # died while idle; its death will be reported
-                continue
-            worker.task, worker.started = task, time.monotonic()
-            return
+        """Hand ``task`` to an idle worker (starting one if none is idle); TransientError if none can take it."""
+        for worker in [w for w in self._workers.values() if w.task is None and w.leaving is None]:
+            if self._give(worker, task):
+                return
+        if not self._give(self._spawn(force=True), task):
+            raise TransientError("a new import worker died before it could take a task")
+
+    def _give(self, worker: _Worker, task: ImportTask) -> bool:
+        try:
+            worker.conn.send(task)
+        except OSError:
+            worker.leaving = "lost"  # it died while idle; the zygote will report its end
+            return False
+        worker.task, worker.started, worker.served = task, time.monotonic(), worker.served + 1
+        return True
 
     def running(self) -> list[ImportTask]:
         return [w.task for w in self._workers.values() if w.task is not None and w.leaving != "canceled"]
@@ -179,6 +184,7 @@ class LocalExecutor:
             worker.at_eof = True
             return None
         worker.task = None
+        self._spawn_failures = 0  # workers start and work
         if retiring:
             worker.leaving = "retiring"
         elif worker.leaving == "timeout":  # answered after all, just before the kill: it must go anyway
@@ -194,7 +200,9 @@ class LocalExecutor:
         how = describe_exit(status)
         if task is None:
             if worker.leaving in (None, "lost"):
-                log.warning("idle import worker %d (pid %d) ended: %s; replacing it", worker.slot, worker.pid, how)
+                log.warning("idle import worker %d (pid %d) ended: %s", worker.slot, worker.pid, how)
+            if not worker.served:  # it could not even start (a memory limit below its needs?): do not loop
+                self._spawn_failed(f"an import worker ended before its first task: {how}")
             return [answer] if answer is not None else []
         for staging in self._spool.root.joinpath("incoming").glob(f"{task.build_id}.*"):
             self._spool.discard(staging)  # its unfinished hand-over: nobody else stages this build now
@@ -228,13 +236,16 @@ class LocalExecutor:
             pid = self._zygote.spawn("worker", title=f"copr-importer: worker {slot}", fds=[theirs.fileno()], slot=slot)
         except TransientError as exc:
             ours.close()
-            self._spawn_failures += 1
-            pause = min(2.0 ** (self._spawn_failures - 1), 60.0)
-            self._spawn_after = time.monotonic() + pause
-            log.error("cannot start an import worker (%s); trying again in %.0f s", exc, pause)
+            self._spawn_failed(str(exc))
             raise
         finally:
             theirs.close()
-        self._spawn_failures = 0
         worker = self._workers[pid] = _Worker(slot, pid, ours)
         return worker
+
+    def _spawn_failed(self, why: str) -> None:
+        """Pause starting workers: 1 s, doubling up to a minute while they keep failing."""
+        self._spawn_failures += 1
+        pause = min(2.0 ** (self._spawn_failures - 1), 60.0)
+        self._spawn_after = time.monotonic() + pause
+        log.error("%s; starting import workers again in %.0f s", why, pause)

@@ -116,9 +116,6 @@ class Zygote:
         except (EOFError, OSError) as exc:
             self._lost(f"{type(exc).__name__}: {exc}")
 
-    def alive(self) -> set[int]:
-        return set(self._live)
-
     def connection(self) -> Connection | None:
         """What to wait on for news of the children (:func:`multiprocessing.connection.wait`)."""
         return self._conn
@@ -155,12 +152,16 @@ class Zygote:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         command = [sys.executable, "-c", "from copr_importer.app.zygote import main; main()"]
         with theirs:
-            self._process = subprocess.Popen(
-                [*command, str(theirs.fileno()), str(os.getpid())],
-                pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
+            try:
+                self._process = subprocess.Popen(
+                    [*command, str(theirs.fileno()), str(os.getpid())],
+                    pass_fds=[theirs.fileno()],
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                )
+            except OSError as exc:
+                ours.close()
+                raise TransientError(f"cannot start the zygote: {exc}") from exc
         self._sock, self._conn = ours, Connection(os.dup(ours.fileno()))
         try:
             self._conn.send(("config", self.settings, _log_setup()))

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from copr_importer.adapters.lockfile import flock_holder
 from copr_importer.app.importstep import run_step
 from copr_importer.settings import from_mapping
@@ -28,6 +30,12 @@ from tests.support.service import Service, Services, free_port
 from tests.support.waiting import wait_until
 
 FAST_RETRIES = "backoff = 0.05\n[download]\nbackoff = 0.0\n[executor]\nworkers = 2\nretry_delay = 0.1\n"
+
+
+@pytest.fixture
+def config(frontend: FrontendStub, tmp_path: Path) -> Path:
+    """The service's settings: the stub as frontend, ``tmp_path/data`` as data directory, fast retries."""
+    return frontend_config(tmp_path, frontend_url=frontend.url, data=tmp_path / "data", extra=FAST_RETRIES)
 
 
 def _reported(frontend: FrontendStub, *build_ids: int) -> Callable[[], bool]:
@@ -54,9 +62,12 @@ def _busy_worker(service: Service, build_id: int) -> int:
 
 
 def test_a_worker_killed_mid_import_fails_its_attempt_only_and_the_build_is_imported_on_retry(
-    frontend: FrontendStub, srpm_factory: Callable[..., Path], gate: GatedFiles, services: Services, tmp_path: Path
+    frontend: FrontendStub,
+    srpm_factory: Callable[..., Path],
+    gate: GatedFiles,
+    services: Services,
+    config: Path,
 ) -> None:
-    config = frontend_config(tmp_path, frontend_url=frontend.url, data=tmp_path / "data", extra=FAST_RETRIES)
     held = _held_task(frontend, gate, srpm_factory(name="victim"), build_id=1, pkg="victim")
     frontend.task(2, srpm=srpm_factory(name="bystander"), pkg="bystander", branches=["f43"])
     service = services.start("run", "--config", str(config), "--listen", "")
@@ -73,10 +84,14 @@ def test_a_worker_killed_mid_import_fails_its_attempt_only_and_the_build_is_impo
 
 
 def test_a_killed_controller_takes_its_children_with_it_and_the_same_command_starts_again(
-    frontend: FrontendStub, srpm_factory: Callable[..., Path], gate: GatedFiles, services: Services, tmp_path: Path
+    frontend: FrontendStub,
+    srpm_factory: Callable[..., Path],
+    gate: GatedFiles,
+    services: Services,
+    tmp_path: Path,
+    config: Path,
 ) -> None:
     data = tmp_path / "data"
-    config = frontend_config(tmp_path, frontend_url=frontend.url, data=data, extra=FAST_RETRIES)
     held = _held_task(frontend, gate, srpm_factory(name="inflight"), build_id=1, pkg="inflight")
     frontend.task(2, srpm=srpm_factory(name="early"), pkg="early", branches=["f43"])
     port = free_port()
@@ -108,9 +123,8 @@ def test_a_killed_controller_takes_its_children_with_it_and_the_same_command_sta
 
 
 def test_a_killed_git_writer_is_started_again_and_the_imports_go_on(
-    frontend: FrontendStub, srpm_factory: Callable[..., Path], services: Services, tmp_path: Path
+    frontend: FrontendStub, srpm_factory: Callable[..., Path], services: Services, config: Path
 ) -> None:
-    config = frontend_config(tmp_path, frontend_url=frontend.url, data=tmp_path / "data", extra=FAST_RETRIES)
     frontend.task(1, srpm=srpm_factory(name="before"), pkg="before", branches=["f43"])
     service = services.start("run", "--config", str(config), "--listen", "")
     wait_until(_reported(frontend, 1), timeout=90, what="the first report", diagnostics=service.text)
@@ -141,10 +155,9 @@ def _hold_lock(path: Path) -> subprocess.Popen[bytes]:
 
 
 def test_a_writer_lock_held_by_another_process_is_waited_for_and_said_once(
-    frontend: FrontendStub, srpm_factory: Callable[..., Path], services: Services, tmp_path: Path
+    frontend: FrontendStub, srpm_factory: Callable[..., Path], services: Services, tmp_path: Path, config: Path
 ) -> None:
     data = tmp_path / "data"
-    config = frontend_config(tmp_path, frontend_url=frontend.url, data=data, extra=FAST_RETRIES)
     frontend.task(1, srpm=srpm_factory(name="patient"), pkg="patient", branches=["f43"])
     holder = _hold_lock(data / "spool" / "writer.lock")
     try:
@@ -166,10 +179,14 @@ def test_a_writer_lock_held_by_another_process_is_waited_for_and_said_once(
 
 
 def test_sigterm_stops_the_service_with_a_worker_busy_and_the_writer_waiting(
-    frontend: FrontendStub, srpm_factory: Callable[..., Path], gate: GatedFiles, services: Services, tmp_path: Path
+    frontend: FrontendStub,
+    srpm_factory: Callable[..., Path],
+    gate: GatedFiles,
+    services: Services,
+    tmp_path: Path,
+    config: Path,
 ) -> None:
     data = tmp_path / "data"
-    config = frontend_config(tmp_path, frontend_url=frontend.url, data=data, extra=FAST_RETRIES)
     held = _held_task(frontend, gate, srpm_factory(name="midway"), build_id=1, pkg="midway")
     holder = _hold_lock(data / "spool" / "writer.lock")
     try:
@@ -199,10 +216,9 @@ def _waits_on_a_pipe(pid: int) -> bool:
 
 
 def test_sigterm_stops_the_service_while_the_writer_is_stuck_in_a_commit(
-    frontend: FrontendStub, srpm_factory: Callable[..., Path], services: Services, tmp_path: Path
+    frontend: FrontendStub, srpm_factory: Callable[..., Path], services: Services, tmp_path: Path, config: Path
 ) -> None:
     data = tmp_path / "data"
-    config = frontend_config(tmp_path, frontend_url=frontend.url, data=data, extra=FAST_RETRIES)
     # A handed-over request whose spec is a FIFO: the writer blocks reading it, as on a hung disk.
     settings = from_mapping({"data_dir": str(data)})
     task = make_task(1, srpm_factory(name="stuck"), pkg="stuck", branches=("f43",))
@@ -241,9 +257,12 @@ def test_a_poison_srpm_over_the_worker_memory_limit_is_retried_then_reported_and
 
 
 def test_every_process_shows_what_it_is_in_its_command_line(
-    frontend: FrontendStub, srpm_factory: Callable[..., Path], gate: GatedFiles, services: Services, tmp_path: Path
+    frontend: FrontendStub,
+    srpm_factory: Callable[..., Path],
+    gate: GatedFiles,
+    services: Services,
+    config: Path,
 ) -> None:
-    config = frontend_config(tmp_path, frontend_url=frontend.url, data=tmp_path / "data", extra=FAST_RETRIES)
     held = _held_task(frontend, gate, srpm_factory(name="shown"), build_id=4321, pkg="shown")
     service = services.start("run", "--config", str(config), "--listen", "")
     busy = _busy_worker(service, 4321)

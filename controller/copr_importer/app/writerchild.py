@@ -31,6 +31,7 @@ from ..adapters import lifeline
 from ..adapters.lockfile import flock_holder
 from ..core.observer import Observer
 from ..settings import Settings
+from .gitwriter import GitWriter, WriterBusy
 from .stopping import stop_on_signals
 
 __all__ = ["RECORD", "CountsSender", "serve"]
@@ -69,8 +70,6 @@ def serve(settings: Settings, fds: list[int]) -> int:
     """The writer process's life; ``fds`` holds the write end of the counts pipe."""
     counts = CountsSender(fds[0])
     with stop_on_signals((signal.SIGTERM,)) as should_stop:
-        from .gitwriter import GitWriter  # here, not at the top: GitPython stays out of the zygote and the workers
-
         writer = GitWriter(settings=settings, observer=counts)
         try:
             if _take_lock(writer.acquire, lock=writer.spool.root / "writer.lock", should_stop=should_stop):
@@ -83,8 +82,6 @@ def serve(settings: Settings, fds: list[int]) -> int:
 
 def _take_lock(acquire: Callable[[], None], *, lock: Path, should_stop: Callable[[], bool]) -> bool:
     """``acquire()`` until it works (True) or a stop is asked for (False), saying once that it waits."""
-    from .gitwriter import WriterBusy
-
     waited_since: float | None = None
     delay = 0.5
     while not should_stop():

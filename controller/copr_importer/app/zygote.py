@@ -7,7 +7,8 @@ included.  A child forked from it inherits all of that: a lock another thread
 held at the fork stays held in the child for ever, and an orphaned child keeps
 the port and the lock.  So the controller starts the zygote once with fork and
 exec (as multiprocessing's ``forkserver`` does): it gets only the descriptor it
-is passed, imports only what an import step needs, runs one thread, freezes its
+is passed, imports only what the workers and the writer need (so they share
+those pages instead of each importing its own copy), runs one thread, freezes its
 heap for the garbage collector (``gc.freeze``, so children do not copy pages just
 by collecting), and forks each worker and the writer on request in about a
 millisecond.  A worker replaced after a crash, a kill or K tasks costs no

@@ -29,6 +29,7 @@ from typing import Any
 
 from tests.support.srpms import binary_tarball, build_srpm
 
+from copr_importer.adapters.download import allow_local_files
 from copr_importer.adapters.localsource import LocalSource
 from copr_importer.app.embedded import run_embedded
 from copr_importer.settings import from_mapping
@@ -125,7 +126,7 @@ def run_once(
         executor: dict[str, Any] = {"workers": workers, "per_owner": None, "per_sandbox": None}
         if tasks_per_worker is not None:
             executor["tasks_per_worker"] = tasks_per_worker
-        settings = from_mapping({"data_dir": tmp, "executor": executor})
+        settings = allow_local_files(from_mapping({"data_dir": tmp, "executor": executor}))
         records = [{"srpm_url": str(p), "sandbox": f"s{i}"} for i, p in enumerate(srpms)]
         defaults = {"owner": "bench", "project": "mass", "branches": branches, "background": False}
         source = LocalSource(data_dir=settings.data_dir, records=records, defaults=defaults)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from copr_importer.adapters.download import allow_local_files
 from copr_importer.settings import Settings, from_mapping
 from tests.support.frontend_stub import FrontendStub
 from tests.support.srpms import build_srpm
@@ -30,7 +31,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(**sections: Any) -> Settings:
         data: dict[str, Any] = {"data_dir": str(tmp_path / "data")}
         data.update(sections)
-        return from_mapping(data)
+        # Tests hand SRPM paths to the import step, as a local run does.
+        return allow_local_files(from_mapping(data))
 
     return make
 

@@ -91,6 +91,10 @@ class DownloadSettings:
     """Attempts on 5xx, 408 and network errors, as copr's SafeRequest."""
     backoff: float = 5.0
     """Delay before retry k is ``k * backoff`` seconds (copr: 5, 10, 15, 20)."""
+    local_files: bool = False
+    """Whether an SRPM URL may be a local path or ``file://``.  Only a local run (SRPM
+    paths on the command line, a local task file) turns it on, never a settings file,
+    so a frontend's task record cannot make the importer read local files."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,22 @@ class GitSettings:
     durable: bool = True
     """Sync commits before publishing results, and results before dropping requests,
     so that even a power loss loses or doubles nothing.  Off only for scratch data."""
+    record_days: float = 7.0
+    """Days the writer keeps each applied build's result, to hand it back unchanged when
+    the build is handed over again.  A repeat comes from an import step that started
+    before the build was applied (a retried Job, a worker of a killed controller), so
+    within ``job.active_deadline_seconds`` or ``executor.task_timeout`` (3 h); a week
+    also covers a writer stopped over a long weekend with such a request waiting."""
+    record_builds: int = 1000
+    """At most this many results kept per package (the newest): bounds the record of a
+    package built very often; far above the builds one package gets in a week."""
+    backoff_cap: float = 30.0
+    """Longest wait between two tries after a storage error (disk full, read-only, I/O)
+    or a repository error: a freed disk is used again within half a minute, while a
+    lasting fault costs one try every 30 s."""
+    sweep_interval: float = 600.0
+    """Seconds between two sweeps of leftovers of killed processes (staging directories,
+    temporaries): a sweep lists a few directories, and leftovers only cost space."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,6 +454,8 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError("executor.worker_memory_limit must be at least 64 MiB (67108864 bytes)")
     if ex.stop_grace < 0:
         raise ConfigError("executor.stop_grace must be >= 0")
+    if settings.download.local_files:
+        raise ConfigError("download.local_files cannot be set in settings: a local run sets it")
     if ex.max_attempts < 1 or settings.download.max_attempts < 1:
         raise ConfigError("max_attempts must be >= 1")
     life = settings.lifecycle

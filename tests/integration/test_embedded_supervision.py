@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from copr_importer.adapters.download import allow_local_files
 from copr_importer.adapters.lockfile import flock_holder
 from copr_importer.app.importstep import run_step
 from copr_importer.settings import from_mapping
@@ -220,7 +221,7 @@ def test_sigterm_stops_the_service_while_the_writer_is_stuck_in_a_commit(
 ) -> None:
     data = tmp_path / "data"
     # A handed-over request whose spec is a FIFO: the writer blocks reading it, as on a hung disk.
-    settings = from_mapping({"data_dir": str(data)})
+    settings = allow_local_files(from_mapping({"data_dir": str(data)}))
     task = make_task(1, srpm_factory(name="stuck"), pkg="stuck", branches=("f43",))
     assert run_step(task, settings=settings).exit_code == 0
     spec = settings.spool_root / "requests/1/files/stuck.spec"

@@ -15,9 +15,10 @@ ending quickly (1 s up to a minute).
 
 SIGTERM and SIGINT stop the loop; the workers and the writer then get SIGTERM,
 and SIGKILL after ``executor.stop_grace``.  Running steps are not reported: they
-stay ``importing`` on the frontend and run again next time.  At start-up the
-hand-over directories left in ``spool/incoming`` by an earlier run are removed,
-since no worker of that run can be alive.
+stay ``importing`` on the frontend and run again next time.  The writer is
+given the controller's start time, so that it sweeps at once what import steps
+left in the spool before it (``app/leftovers.py``): no worker of an earlier run
+can be alive.
 
 Telemetry has one endpoint here: the writer child sends running totals of its
 commits and applied requests over a pipe (:class:`WriterCounts`), and the
@@ -43,7 +44,7 @@ from .telemetry import ControllerTelemetry
 from .writerchild import RECORD
 from .zygote import Zygote
 
-__all__ = ["WriterCounts", "WriterProcess", "run_embedded", "sweep_incoming_at_start"]
+__all__ = ["WriterCounts", "WriterProcess", "run_embedded"]
 
 log = logging.getLogger(__name__)
 _LONG_LIFE = 60.0  # a writer that ran this long before it ended is started again at once
@@ -105,12 +106,13 @@ class WriterCounts:
 class WriterProcess:
     """Keeps one git-writer child alive (see the module docstring for the restart pauses)."""
 
-    def __init__(self, settings: Settings, *, zygote: Zygote, counts: WriterCounts) -> None:
+    def __init__(self, settings: Settings, *, zygote: Zygote, counts: WriterCounts, started: float) -> None:
         self.settings = settings
         self.zygote = zygote
         self.counts = counts
+        self.controller_started = started  # epoch seconds: spool leftovers from before it are swept
         self.pid: int | None = None
-        self._started = 0.0
+        self._spawned_at = 0.0
         self._start_after = 0.0
         self._quick_ends = 0
 
@@ -126,16 +128,21 @@ class WriterProcess:
             return
         write_end = self.counts.open()
         try:
-            self.pid = self.zygote.spawn("writer", title="copr-importer: git-writer (starting)", fds=[write_end])
+            self.pid = self.zygote.spawn(
+                "writer",
+                title="copr-importer: git-writer (starting)",
+                fds=[write_end],
+                leftovers_before=self.controller_started,
+            )
         except TransientError as exc:
             self._pause(f"cannot start the git-writer: {exc}")
         else:
-            self._started = now
+            self._spawned_at = now
         finally:
             os.close(write_end)
 
     def _ended(self, status: int) -> None:
-        lived = time.monotonic() - self._started
+        lived = time.monotonic() - self._spawned_at
         self._quick_ends = 0 if lived >= _LONG_LIFE else self._quick_ends + 1
         self._pause(f"the git-writer (pid {self.pid}) ended after {lived:.0f} s: {describe_exit(status)}")
         self.pid = None
@@ -144,18 +151,6 @@ class WriterProcess:
         pause = min(2.0 ** (self._quick_ends - 1), 60.0) if self._quick_ends else 0.0
         self._start_after = time.monotonic() + pause
         log.error("%s; starting it again in %.0f s", why, pause)
-
-
-def sweep_incoming_at_start(spool: Spool) -> None:
-    """Remove every unfinished hand-over in ``spool/incoming``: call it only while no import step
-    of this data directory can run (the embedded controller, before its first worker starts).
-
-    The writer helper's leftovers sweep (issue 8, item 6) is meant to take this over with its
-    "no step can be alive" parameter; until it lands, this is that call site."""
-    incoming = spool.root / "incoming"
-    for staging in sorted(incoming.iterdir()):
-        log.info("removing %s, an unfinished hand-over of an earlier run", staging.name)
-        spool.discard(staging)
 
 
 def run_embedded(
@@ -170,8 +165,8 @@ def run_embedded(
 
     ``listen`` (HOST:PORT) starts the operations server; None or empty: none.
     """
+    started = time.time()  # before any worker of this run exists
     spool = Spool(settings.spool_root)
-    sweep_incoming_at_start(spool)
     zygote = Zygote(settings=settings)
     telemetry = ControllerTelemetry(settings=settings.telemetry, mode="embedded", spool=spool, forwards_writer=True)
     server = serve(listen, endpoints=telemetry, required=listen_required)
@@ -185,7 +180,7 @@ def run_embedded(
         outbox=Outbox(settings.data_dir / "outbox"),
         observer=telemetry,
     )
-    writer = WriterProcess(settings, zygote=zygote, counts=counts)
+    writer = WriterProcess(settings, zygote=zygote, counts=counts, started=started)
     try:
         with stop_on_signals() as should_stop:
             while not should_stop():

@@ -66,14 +66,18 @@ class CountsSender(Observer):
             pass  # the next record carries these totals too
 
 
-def serve(settings: Settings, fds: list[int]) -> int:
-    """The writer process's life; ``fds`` holds the write end of the counts pipe."""
+def serve(settings: Settings, fds: list[int], *, leftovers_before: float) -> int:
+    """The writer process's life; ``fds`` holds the write end of the counts pipe.
+
+    ``leftovers_before``: the controller's start (epoch seconds).  Its workers die with
+    it, so whatever an import step left in the spool before then is swept at once."""
     counts = CountsSender(fds[0])
     with stop_on_signals((signal.SIGTERM,)) as should_stop:
-        writer = GitWriter(settings=settings, observer=counts)
+        writer = GitWriter(settings=settings, observer=counts, leftovers_before=leftovers_before)
         try:
             if _take_lock(writer.acquire, lock=writer.spool.root / "writer.lock", should_stop=should_stop):
                 lifeline.set_title("copr-importer: git-writer")
+                writer.sweep()
                 writer.run(should_stop=should_stop)
         finally:
             writer.close()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters import lifeline
+from ..adapters.download import allow_local_files
 from ..adapters.frontend import CoprFrontend
 from ..adapters.localsource import LocalSource
 from ..adapters.lockfile import LOCAL, DataDirBusy, DataDirLock, Holder
@@ -160,6 +161,7 @@ def _one_off(settings: Settings) -> Settings:
 
 
 def _local_run(args: argparse.Namespace, settings: Settings) -> int:
+    settings = allow_local_files(settings)  # SRPM paths given by the person running this
     lock = _claim(settings, source=LOCAL)
     try:
         local = _local_source(args, settings)

@@ -184,15 +184,15 @@ class ExecutorSettings:
     under 10 MiB per worker."""
     worker_memory_limit: int | None = GiB
     """Address space (``RLIMIT_AS``, bytes) of each embedded worker process; None: no limit.
-    A poison SRPM that makes its worker allocate without end (an xz payload declaring a
-    4 GiB dictionary is a few hundred bytes) then fails that import transiently, so it is
-    retried and finally reported failed, instead of taking the machine.  An idle worker
-    maps about 40 MiB; the largest real needs are an rpm header (rpm allows 256 MiB of
-    header data, which the reader holds about three times over while decoding it) and a
-    payload's decompression window (xz -9: 64 MiB, zstd's default cap: 128 MiB).  1 GiB
-    covers them with room, and copr's 10 workers at their limit still fit a 16 GiB host.
-    It counts mapped, not resident, memory: compare it with the Job's 512 MiB memory limit
-    only loosely."""
+    An SRPM that makes its worker allocate without end (through a decoder's or a
+    library's blind spot that a crafted input finds) then fails that import
+    transiently, so it is retried and finally reported failed, instead of taking the
+    machine.  An idle worker maps about 45 MiB; the largest real needs are an rpm
+    header (rpm allows 256 MiB of header data, which the reader holds about three
+    times over while decoding it) and a payload's decompression window (at most
+    64 MiB: the reader refuses more).  1 GiB covers them with room, and copr's 10
+    workers at their limit still fit a 16 GiB host.  It counts mapped, not resident,
+    memory: compare it with the Job's 512 MiB memory limit only loosely."""
     stop_grace: float = 5.0
     """Seconds the embedded workers and git-writer get after SIGTERM before SIGKILL.  A
     worker dies at once (its task runs again next time); the writer finishes its current

@@ -112,4 +112,5 @@ def test_a_frontend_run_refuses_unfinished_work_of_a_local_run_until_a_local_run
     assert finished.returncode == 0, finished.stderr
     accepted = services.start("run", "--config", str(config), "--listen", "")
     wait_until(_holding(data, accepted.pid), timeout=60, what="the frontend run to take the directory")
+    wait_until(lambda: bool(accepted.titled("copr-importer: git-writer")), timeout=60, what="the run to be up")
     assert accepted.stop() == 0

@@ -195,19 +195,19 @@ def test_a_worker_past_its_memory_limit_fails_its_task_transiently_and_is_replac
     pool_for: Callable[..., Pool], srpm_factory: Callable[..., Path], tmp_path: Path
 ) -> None:
     bomb = poison_srpm(tmp_path)
-    pool = pool_for(workers=1, worker_memory_limit=512 * MiB)
+    pool = pool_for(workers=1, worker_memory_limit=80 * MiB)
     pool.until(lambda: len(pool.workers()) == 1, what="the worker")
     [worker] = pool.workers()
     pool.executor.start(_task(11, bomb, pkg="bomb"))
     outcome = pool.outcome(11)
     assert outcome.exit_code == EXIT_TRANSIENT, outcome.message
-    assert outcome.message == "out of memory: the import needs more than executor.worker_memory_limit (512 MiB)"
+    assert outcome.message == "the import ran out of memory (executor.worker_memory_limit is 80 MiB)"
     # It leaves (a worker that hit its limit may be in any state); a fresh one serves the next task.
     pool.until(lambda: not alive(worker) and len(pool.workers()) == 1, what="the worker's replacement")
     fine = srpm_factory(name="fine")
     pool.executor.start(make_task(12, fine, pkg="fine"))
     assert pool.outcome(12).exit_code == EXIT_OK
-    # The same poison without the limit is only a (huge) dictionary: nothing is wrong with it.
+    # The same SRPM without the limit is only a large dictionary: nothing is wrong with it.
     unlimited = pool_for(workers=1, worker_memory_limit=None)
     unlimited.executor.start(_task(13, bomb, pkg="bomb"))
     assert unlimited.outcome(13).exit_code == EXIT_OK

@@ -1,9 +1,10 @@
-"""A poison SRPM for the workers' memory limit: a few hundred bytes that make a worker allocate 1.5 GiB.
+"""An SRPM for the workers' memory limit: a few hundred bytes that make a worker allocate 64 MiB.
 
-Its xz payload declares a 1.5 GiB LZMA2 dictionary; an xz decoder allocates the
-dictionary size the stream declares (up to 4 GiB) however little data follows.
-Without a memory limit the allocation is only address space and the import
-succeeds; under a limit below it, the decoder's allocation fails.
+Its xz payload declares a 64 MiB LZMA2 dictionary (xz -9's, the most the reader
+accepts); an xz decoder allocates the dictionary size the stream declares,
+however little data follows.  Without a memory limit, or under the default one,
+the allocation is only address space and the import succeeds; under a limit
+below a worker's own size plus 64 MiB, the decoder's allocation fails.
 """
 
 from __future__ import annotations
@@ -12,22 +13,22 @@ import struct
 import zlib
 from pathlib import Path
 
-from tests.support.craft import CraftFile, craft_rpm
+from tests.support.craft import CraftFile, craft_rpm, reseal
 
 __all__ = ["poison_srpm"]
 
-DICT_1536_MIB = 36  # LZMA2's dictionary-size byte: (2 | (36 & 1)) << (36 // 2 + 11) = 1.5 GiB
+DICT_64_MIB = 28  # LZMA2's dictionary-size byte: (2 | (28 & 1)) << (28 // 2 + 11) = 64 MiB
 
 
 def poison_srpm(directory: Path, *, name: str = "bomb") -> Path:
-    """``directory/<name>-1.0-1.src.rpm``: a valid spec and patch in an xz payload with a 1.5 GiB dictionary."""
+    """``directory/<name>-1.0-1.src.rpm``: a valid spec and patch in an xz payload with a 64 MiB dictionary."""
     rpm = craft_rpm(
         name=name,
         files=[CraftFile(f"{name}.spec", f"Name: {name}\n".encode(), flags=32), CraftFile("fix.patch", b"-a\n+b\n")],
         compressor="xz",
     )
     path = directory / f"{name}-1.0-1.src.rpm"
-    path.write_bytes(_declaring_dictionary(rpm, dict_byte=DICT_1536_MIB))
+    path.write_bytes(reseal(_declaring_dictionary(rpm, dict_byte=DICT_64_MIB)))  # digests match again
     return path
 
 

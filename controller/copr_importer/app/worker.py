@@ -45,9 +45,9 @@ def serve(settings: Settings, fds: list[int], *, slot: int) -> int:
             code, message = outcome.exit_code, outcome.message
         except Exception as exc:  # the step's own handler failed (out of memory while logging, say)
             code, message = EXIT_TRANSIENT, f"the import worker failed: {type(exc).__name__}: {exc}"
-        if code == EXIT_TRANSIENT and "MemoryError" in message and settings.executor.worker_memory_limit:
-            limit = settings.executor.worker_memory_limit // 1024**2
-            message = f"out of memory: the import needs more than executor.worker_memory_limit ({limit} MiB)"
+        limit = settings.executor.worker_memory_limit
+        if code == EXIT_TRANSIENT and limit and ("out of memory" in message or "MemoryError" in message):
+            message = f"{message} (executor.worker_memory_limit is {limit // 1024**2} MiB)"
         retiring = code == EXIT_TRANSIENT or served == settings.executor.tasks_per_worker
         conn.send((code, message, retiring))
         if retiring:

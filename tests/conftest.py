@@ -7,6 +7,7 @@ and is marked ``integration``.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,11 @@ from copr_importer.adapters.download import allow_local_files
 from copr_importer.settings import Settings, from_mapping
 from tests.support.frontend_stub import FrontendStub
 from tests.support.srpms import build_srpm
+
+# Commands started without --config read $COPR_IMPORTER_CONFIG, else the machine's
+# /etc/copr-importer/importer.toml: empty means "no file", so that no test (nor the
+# CLI it starts) reads a configuration this machine happens to have.
+os.environ["COPR_IMPORTER_CONFIG"] = ""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -20,15 +20,16 @@ from copr_importer.adapters.lookaside import TEMPORARIES
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.gitwriter import GitWriter, writer_main
 from copr_importer.settings import Settings
+from tests.support.frontend_stub import FrontendStub
 from tests.support.pipeline import cli, make_task
 from tests.support.srpms import binary_tarball
 from tests.support.waiting import wait_until
 
 
-def killed_step(settings: Settings, srpm: Path, build_id: int) -> None:
+def killed_step(settings: Settings, srpm_url: str, build_id: int) -> None:
     """Run ``import-step`` and have it SIGKILLed at its first durable write: the lookaside
     temporary is placed and fsynced, not yet renamed into place."""
-    task = make_task(build_id, srpm, pkg="foo").to_record()
+    task = {**make_task(build_id, Path("unused"), pkg="foo").to_record(), "srpm_url": srpm_url}
     done = subprocess.run(
         cli("import-step", "--data-dir", str(settings.data_dir), "--task-json", json.dumps(task)),
         env={**os.environ, "COPR_IMPORTER_KILL_AFTER_WRITES": "1"},
@@ -52,8 +53,10 @@ def sweep(settings: Settings, *, leftovers_before: float | None = None) -> int:
         writer.close()
 
 
-def test_killed_steps_leave_what_the_writer_sweeps(settings: Settings, srpm_factory: Callable[..., Path]) -> None:
-    srpm = srpm_factory(name="foo", sources={"foo.tar.gz": binary_tarball(name="foo", version="1")})
+def test_killed_steps_leave_what_the_writer_sweeps(
+    settings: Settings, srpm_factory: Callable[..., Path], frontend: FrontendStub
+) -> None:
+    srpm = frontend.add_srpm(srpm_factory(name="foo", sources={"foo.tar.gz": binary_tarball(name="foo", version="1")}))
     killed_step(settings, srpm, 1)
     left = leftovers(settings)
     assert len(left) == 2 and left[0].startswith("1.")
@@ -72,8 +75,11 @@ def test_killed_steps_leave_what_the_writer_sweeps(settings: Settings, srpm_fact
     assert sweep(settings) == 2 and leftovers(settings) == []
 
 
-def test_the_writer_sweeps_at_start_up(settings: Settings, srpm_factory: Callable[..., Path]) -> None:
-    killed_step(settings, srpm_factory(name="foo", sources={"f.tar.gz": binary_tarball(name="f", version="1")}), 1)
+def test_the_writer_sweeps_at_start_up(
+    settings: Settings, srpm_factory: Callable[..., Path], frontend: FrontendStub
+) -> None:
+    srpm = srpm_factory(name="foo", sources={"f.tar.gz": binary_tarball(name="f", version="1")})
+    killed_step(settings, frontend.add_srpm(srpm), 1)
     spool = Spool(settings.spool_root)
     (spool.root / "tickets" / "alice%2Fdemo%2Fgone").mkdir()  # left by an older version
     stop = threading.Event()

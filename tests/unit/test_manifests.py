@@ -78,7 +78,9 @@ def test_role_is_namespaced_and_never_touches_secrets() -> None:
 
 def test_lifecycle_cronjobs_run_one_at_a_time_restricted_and_destructive_only_when_told() -> None:
     cronjobs = {c["metadata"]["name"]: c for c in by_kind("CronJob")}
-    assert set(cronjobs) == {f"copr-importer-{n}" for n in ("expire-logs", "gc-lookaside", "prune-projects")}
+    assert set(cronjobs) == {
+        f"copr-importer-{n}" for n in ("expire-logs", "gc-lookaside", "prune-projects", "maintain-repos")
+    }
     (pvc,) = by_kind("PersistentVolumeClaim")
     (cm,) = by_kind("ConfigMap")
     for name, cronjob in cronjobs.items():
@@ -97,7 +99,9 @@ def test_lifecycle_cronjobs_run_one_at_a_time_restricted_and_destructive_only_wh
         args = container["args"]
         assert name == f"copr-importer-{args[0]}"
         _parser().parse_args(args)  # a real subcommand with valid options
-        assert "--apply" not in args  # the GC and pruning ship as dry runs
+        # Every lifecycle command is a dry run without --apply; old logs are deleted (as copr's
+        # cron does), the GC and pruning ship as dry runs.
+        assert ("--apply" in args) == (args[0] == "expire-logs"), name
 
 
 def test_probes_and_metrics_are_http_on_the_pod_ip() -> None:

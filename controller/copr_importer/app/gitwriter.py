@@ -105,7 +105,7 @@ class GitWriter:
         self.spool = spool or Spool(settings.spool_root)
         settings.git_root.mkdir(parents=True, exist_ok=True)
         self.store = GitStore(settings.git_root, settings=settings.git)
-        self.cgit_list = CgitList(settings.cgit_list_path, git_root=settings.git_root)
+        self.cgit_list = CgitList.for_settings(settings)
         git = settings.git
         self.applied = AppliedLog(
             self.spool.root / "applied", max_age=git.record_days * 86400, max_count=git.record_builds
@@ -163,6 +163,7 @@ class GitWriter:
             self.observer.ticked()
             applied = self.step()
             if not applied:
+                self.store.idle()  # pack what took many objects, let go of the repositories' locks
                 self._sweep_if_due()
             pause = max(self.health.paused(), 0.0 if applied else self.settings.git.poll_interval)
             _sleep(pause, should_stop=should_stop)

@@ -15,7 +15,12 @@ And for operators:
 * ``logs``         a build's per-task log, from the data directory or a URL;
 * ``set-limit``    change N in the controller's ConfigMap;
 * ``expire-logs``, ``gc-lookaside``, ``prune-projects``  the storage lifecycle;
-* ``cgit-list``    list in cgit the repositories that existed before the list.
+* ``maintain-repos`` pack and prune the git repositories;
+* ``cgit-list``    list in cgit the repositories that existed before the list;
+* ``config``       the settings in force (all, or one key), as a command would read them.
+
+``--version`` prints the version.  Without ``--config``, a command reads
+``$COPR_IMPORTER_CONFIG``, else /etc/copr-importer/importer.toml if it exists.
 
 Exit codes: 0 success, 1 some imports failed (``run``), no such log (``logs``) or refused by
 the server's dry run (``render``), 2 a usage or settings error, or a data directory that
@@ -30,18 +35,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from ..app.gitwriter import WriterBusy
 from ..app.logformat import configure_logging
 from ..errors import ImporterError
-from . import cgit, lifecycle, logs, render, run, setlimit, status, units
+from . import cgit, config, lifecycle, logs, maintain, render, run, setlimit, status, units
 
 __all__ = ["main"]
 
-_COMMANDS = (run, units, status, render, logs, setlimit, lifecycle, cgit)
+_COMMANDS = (run, units, status, render, logs, setlimit, lifecycle, maintain, cgit, config)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="copr-importer", description="Copr-compatible dist-git importer")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in _COMMANDS:
         module.register(sub)

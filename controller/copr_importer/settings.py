@@ -212,7 +212,7 @@ class ExecutorSettings:
     warming up, under 0.1 ms per import at 1000; a leak of 10 KiB per import stays
     under 10 MiB per worker."""
     worker_memory_limit: int | None = GiB
-    """Address space (``RLIMIT_AS``, bytes) of each embedded worker process; None: no limit.
+    """Address space (``RLIMIT_AS``, bytes) of each embedded worker process; 0 or None: no limit.
     An SRPM that makes its worker allocate without end (through a decoder's or a
     library's blind spot that a crafted input finds) then fails that import
     transiently, so it is retried and finally reported failed, instead of taking the
@@ -399,7 +399,6 @@ BOUNDS: dict[str, Bound] = {
     "executor.max_attempts": Bound(1),
     "executor.task_timeout": Bound(0, low_open=True),
     "executor.tasks_per_worker": Bound(1),
-    "executor.worker_memory_limit": Bound(64 * 1024**2),  # below that a worker cannot even start
     "job.active_deadline_seconds": Bound(1),
     "job.bad_input_exit_code": Bound(1, high=255),
     "kubernetes.watch_timeout": Bound(1),

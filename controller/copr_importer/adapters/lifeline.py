@@ -45,8 +45,8 @@ def set_title(title: str) -> None:
 
 
 def limit_address_space(limit: int | None) -> None:
-    """Cap this process's address space at ``limit`` bytes (None: leave it as it is)."""
-    if limit is not None:
+    """Cap this process's address space at ``limit`` bytes (None or 0: leave it as it is)."""
+    if limit:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 

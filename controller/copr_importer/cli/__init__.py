@@ -23,7 +23,8 @@ And for operators:
 ``$COPR_IMPORTER_CONFIG``, else /etc/copr-importer/importer.toml if it exists.
 
 Exit codes: 0 success, 1 some imports failed (``run``), no such log (``logs``) or refused by
-the server's dry run (``render``), 2 a usage or settings error,
+the server's dry run (``render``), 2 a usage or settings error, or a data directory that
+another controller holds or that belongs to another kind of run (``run``),
 65 bad input (``import-step``, ``render``), 75 try again later (also: a git-writer holds the
 spool, for ``git-writer`` and ``cgit-list``), 130 interrupted.
 """

@@ -53,7 +53,7 @@ COMMAND_MODULES = {
 }
 
 
-def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="copr-importer", description="Copr-compatible dist-git importer")
     sub = parser.add_subparsers(dest="command", required=True)
     wanted = COMMAND_MODULES.get(argv[0]) if argv else None

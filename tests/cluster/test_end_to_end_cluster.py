@@ -28,8 +28,8 @@ from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
 
-CONTROLLER_IMAGE = "quay.io/copr-importer/controller:latest"
-JOB_IMAGE = "quay.io/copr-importer/job:latest"
+CONTROLLER_IMAGE = "quay.io/copr-importer/controller:0.1.0"
+JOB_IMAGE = "quay.io/copr-importer/job:0.1.0"
 
 
 @pytest.fixture

@@ -75,8 +75,9 @@ metadata:
 """
 
 
-def start_control_plane(*, apiserver_args: Sequence[str] = ()) -> ControlPlane:
-    """Build (or find cached) binaries and start a plane with kwok and a fake node.
+def start_control_plane(*, apiserver_args: Sequence[str] = (), kwok: bool = True) -> ControlPlane:
+    """Build (or find cached) binaries and start a plane with kwok and a fake node
+    (``kwok=False``: neither, for a real node).
 
     ``apiserver_args`` are extra kube-apiserver flags (e.g. to turn a watch cache off)."""
     build = subprocess.run([str(REPO / "scripts/build-control-plane")], capture_output=True, text=True)
@@ -87,7 +88,7 @@ def start_control_plane(*, apiserver_args: Sequence[str] = ()) -> ControlPlane:
     start = subprocess.run(
         [str(REPO / "scripts/control-plane"), "start", str(state)],
         env={
-            **_env(bin_dir),
+            **_env(bin_dir, kwok=kwok),
             "APISERVER_EXTRA_ARGS": " ".join([os.environ.get("APISERVER_EXTRA_ARGS", ""), *apiserver_args]),
         },
         capture_output=True,
@@ -97,7 +98,8 @@ def start_control_plane(*, apiserver_args: Sequence[str] = ()) -> ControlPlane:
     if start.returncode != 0:
         stop_control_plane(plane)
         raise RuntimeError(f"control plane did not start:\n{start.stderr[-3000:]}")
-    plane.kubectl("apply", "-f", "-", stdin=FAKE_NODE)
+    if kwok:
+        plane.kubectl("apply", "-f", "-", stdin=FAKE_NODE)
     return plane
 
 
@@ -123,11 +125,11 @@ def stop_control_plane(plane: ControlPlane) -> None:
         shutil.rmtree(plane.state, ignore_errors=True)
 
 
-def _env(bin_dir: Path) -> dict[str, str]:
+def _env(bin_dir: Path, *, kwok: bool = True) -> dict[str, str]:
     return {
         **os.environ,
         "CONTROL_PLANE_BIN": str(bin_dir),
-        "CONTROL_PLANE_KWOK": "1",
+        "CONTROL_PLANE_KWOK": "1" if kwok else "0",
         "KCM_CONTROLLERS": KCM_CONTROLLERS,
     }
 

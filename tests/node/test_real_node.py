@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.support.frontend_stub import FrontendStub
-from tests.support.pipeline import cli, git
+from tests.support.pipeline import cli
 from tests.support.podwatch import Ended, PodWatch
 from tests.support.realnode import RealNode, deployment_docs, fresh_namespace
 from tests.support.srpms import binary_tarball
@@ -120,9 +120,18 @@ def deployed(node: RealNode, frontend: FrontendStub, data: Path, *, parallelism:
     try:
         yield namespace, pods
     finally:
-        node.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=180s")
-        node.kubectl("delete", "pv", f"data-{namespace}", "--wait=false")
-        pods.stop()
+        try:  # the watch sees the pods stop, then the namespace go
+            node.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=180s")
+        finally:
+            pods.stop()
+            node.kubectl("delete", "pv", f"data-{namespace}", "--wait=false")
+
+
+def git(repo: Path, *args: str) -> str:
+    """git as root in repositories that belong to the pods' uid."""
+    done = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repo), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def pod_ip(node: RealNode, namespace: str, component: str) -> str:

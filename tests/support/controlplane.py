@@ -19,7 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 KCM_CONTROLLERS = (
     "job-controller,ttl-after-finished-controller,garbage-collector-controller,namespace-controller,"
     "serviceaccount-controller,pod-garbage-collector-controller,root-ca-certificate-publisher-controller,"
-    "persistentvolume-binder-controller,deployment-controller,replicaset-controller"
+    "persistentvolume-binder-controller,deployment-controller,replicaset-controller,"
+    # A claim in use keeps a finalizer until these remove it: without them, deleting
+    # a namespace with a bound claim never finishes.
+    "persistentvolumeclaim-protection-controller,persistentvolume-protection-controller"
 )
 
 

@@ -81,6 +81,7 @@ class PodWatch:
             except Exception as exc:  # a broken watch is listed again from scratch
                 self.errors.append(repr(exc))
                 version = ""
+                self._stop.wait(1)
 
     def _note(self, kind: str, pod: Any) -> None:
         name = pod.metadata.name

@@ -51,6 +51,7 @@ class SlowFiles:
     def __init__(self, host: str, *, delay: float) -> None:
         self.files: dict[str, Path] = {}
         self.done = threading.Event()
+        self.stalled = threading.Event()  # a download of the stalling file began
         slow = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,6 +61,7 @@ class SlowFiles:
             def do_GET(self) -> None:
                 name = self.path.rsplit("/", 1)[-1]
                 if name == "stall.src.rpm":
+                    slow.stalled.set()
                     self.send_response(200)
                     self.send_header("Content-Length", str(8 << 20))
                     self.end_headers()
@@ -290,16 +292,9 @@ def test_every_container_stops_on_sigterm(
         with deployed(real_node, node_frontend, tmp_path / "data", parallelism=1) as (namespace, pods):
             pod_ip(real_node, namespace, "web")
             selector = "app.kubernetes.io/component=import"
+            # Mid-download: the step's handler is in place (before it, a PID 1 ignores SIGTERM).
             wait_until(
-                lambda: (
-                    "Running"
-                    in real_node.kubectl(
-                        "get", "pods", "-n", namespace, "-l", selector, "-o", "jsonpath={.items[*].status.phase}"
-                    )
-                ),
-                timeout=180,
-                what="the import pod to run",
-                diagnostics=diagnose(real_node, namespace),
+                files.stalled.is_set, timeout=180, what="the download", diagnostics=diagnose(real_node, namespace)
             )
             # Each pod's grace period is 30 s or more: an ignored SIGTERM would end in SIGKILL (137).
             real_node.kubectl("delete", "pods", "-n", namespace, "-l", selector, "--wait=true", "--timeout=120s")

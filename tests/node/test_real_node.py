@@ -9,23 +9,20 @@ end of a veth pair (its .1 address), and the test reaches them the same way."""
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.support.frontend_stub import FrontendStub
 from tests.support.pipeline import cli
-from tests.support.podwatch import Ended, PodWatch
-from tests.support.realnode import RealNode, deployment_docs, fresh_namespace
+from tests.support.podwatch import Ended
+from tests.support.realnode import RealNode, deployed
 from tests.support.srpms import binary_tarball
 from tests.support.waiting import wait_until
 
@@ -88,45 +85,6 @@ class SlowFiles:
         self.done.set()
         self._server.shutdown()
         self._server.server_close()
-
-
-def _settings(node: RealNode, namespace: str, frontend: FrontendStub) -> str:
-    return (
-        'data_dir = "/var/lib/copr-importer"\n'
-        f'[frontend]\nbase_url = "{frontend.url}"\npassword_file = "/run/secrets/copr-importer/password"\n'
-        "poll_interval = 0.5\n"
-        f'[kubernetes]\nnamespace = "{namespace}"\n'
-        '[job]\ndata_claim = "copr-importer-data"\n'
-    )
-
-
-@contextmanager
-def deployed(node: RealNode, frontend: FrontendStub, data: Path, *, parallelism: int) -> Iterator[tuple[str, PodWatch]]:
-    """Apply the single-node overlay into a fresh namespace; watch its pods; remove it afterwards."""
-    namespace = fresh_namespace()
-    data.mkdir(mode=0o755)
-    os.chown(data, 10001, 10001)  # a hostPath volume keeps its owner: the pods' uid must own it
-    docs = deployment_docs(
-        node,
-        namespace=namespace,
-        data=data,
-        settings=_settings(node, namespace, frontend),
-        parallelism=parallelism,
-        password=frontend.password,
-    )
-    node.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
-    # An administrator who applies again with --server-side takes the fields over from
-    # the client-side apply without conflicts (the fieldRefs carry their apiVersion).
-    node.kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(docs))
-    pods = PodWatch(node.plane.api(), namespace).start()
-    try:
-        yield namespace, pods
-    finally:
-        try:  # the watch sees the pods stop, then the namespace go
-            node.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=180s")
-        finally:
-            pods.stop()
-            node.kubectl("delete", "pv", f"data-{namespace}", "--wait=false")
 
 
 def git(repo: Path, *args: str) -> str:

@@ -5,6 +5,7 @@ pods really had (Jobs and their pods are deleted once reported)."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,8 @@ class PodWatch:
     ended: set[Ended] = field(default_factory=set)
     live_imports: list[int] = field(default_factory=list)  # after each event
     restarts: dict[tuple[str, str], int] = field(default_factory=dict)
+    seen: dict[str, dict[str, float]] = field(default_factory=dict)  # pod -> phase -> monotonic time first seen
+    live_at: list[tuple[float, int]] = field(default_factory=list)  # (monotonic time, live import pods)
     errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -86,7 +89,9 @@ class PodWatch:
     def _note(self, kind: str, pod: Any) -> None:
         name = pod.metadata.name
         labels = pod.metadata.labels or {}
+        now = time.monotonic()
         with self._lock:
+            self.seen.setdefault(name, {}).setdefault(pod.status.phase or "Pending", now)
             self.specs.setdefault(name, {"component": labels.get("app.kubernetes.io/component", ""), "spec": pod.spec})
             statuses = [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
             for status in statuses:
@@ -98,10 +103,10 @@ class PodWatch:
             live = kind != "DELETED" and pod.metadata.deletion_timestamp is None and pod.status.phase in _LIVE
             self._phase[name] = pod.status.phase if live else "gone"
             if labels.get("app.kubernetes.io/component") == IMPORT:
-                self.live_imports.append(
-                    sum(
-                        1
-                        for pod_name, phase in self._phase.items()
-                        if phase in _LIVE and self.specs[pod_name]["component"] == IMPORT
-                    )
+                count = sum(
+                    1
+                    for pod_name, phase in self._phase.items()
+                    if phase in _LIVE and self.specs[pod_name]["component"] == IMPORT
                 )
+                self.live_imports.append(count)
+                self.live_at.append((now, count))

@@ -8,8 +8,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,10 @@ import pytest
 import yaml
 
 from tests.support.controlplane import REPO, ControlPlane, start_control_plane, stop_control_plane
+from tests.support.frontend_stub import FrontendStub
+from tests.support.podwatch import PodWatch
 
-__all__ = ["RealNode", "build_images", "deployment_docs", "running_real_node"]
+__all__ = ["RealNode", "build_images", "deployed", "deployment_docs", "running_real_node"]
 
 # The kubelet's tunables (scripts/real-node restores them) and the links, cgroups
 # and host paths a node may leave behind.
@@ -32,6 +36,7 @@ class RealNode:
     plane: ControlPlane
     state: Path
     images: dict[str, str]  # name -> reference, e.g. "job" -> "localhost/copr-importer/job:0.1.0"
+    start_seconds: float  # scripts/real-node start: network, containerd, image imports, kubelet Ready
 
     def env_value(self, name: str) -> str:
         for line in (self.state / "env").read_text().splitlines():
@@ -105,8 +110,10 @@ def running_real_node() -> Iterator[RealNode]:
     listing.write_text("".join(f"{name} {ref} {archive}\n" for name, (ref, archive) in images.items()))
     env = {**os.environ, "CONTROL_PLANE_STATE": str(plane.state), "NODE_IMAGES": str(listing)}
     try:
+        started = time.monotonic()
         _run([str(REPO / "scripts/real-node"), "start", str(state / "node")], env=env, what="scripts/real-node start")
-        yield RealNode(plane=plane, state=state / "node", images={n: ref for n, (ref, _) in images.items()})
+        images_by_name = {n: ref for n, (ref, _) in images.items()}
+        yield RealNode(plane, state / "node", images_by_name, start_seconds=time.monotonic() - started)
     except RuntimeError as exc:
         pytest.fail(str(exc))
     finally:
@@ -155,5 +162,40 @@ def deployment_docs(
     return docs
 
 
-def fresh_namespace() -> str:
-    return f"node-{uuid.uuid4().hex[:6]}"
+def _settings(node: RealNode, namespace: str, frontend: FrontendStub) -> str:
+    return (
+        'data_dir = "/var/lib/copr-importer"\n'
+        f'[frontend]\nbase_url = "{frontend.url}"\npassword_file = "/run/secrets/copr-importer/password"\n'
+        "poll_interval = 0.5\n"
+        f'[kubernetes]\nnamespace = "{namespace}"\n'
+        '[job]\ndata_claim = "copr-importer-data"\n'
+    )
+
+
+@contextmanager
+def deployed(node: RealNode, frontend: FrontendStub, data: Path, *, parallelism: int) -> Iterator[tuple[str, PodWatch]]:
+    """Apply the single-node overlay into a fresh namespace; watch its pods; remove it afterwards."""
+    namespace = f"node-{uuid.uuid4().hex[:6]}"
+    data.mkdir(mode=0o755)
+    os.chown(data, 10001, 10001)  # a hostPath volume keeps its owner: the pods' uid must own it
+    docs = deployment_docs(
+        node,
+        namespace=namespace,
+        data=data,
+        settings=_settings(node, namespace, frontend),
+        parallelism=parallelism,
+        password=frontend.password,
+    )
+    node.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+    # An administrator who applies again with --server-side takes the fields over from
+    # the client-side apply without conflicts (the fieldRefs carry their apiVersion).
+    node.kubectl("apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(docs))
+    pods = PodWatch(node.plane.api(), namespace).start()
+    try:
+        yield namespace, pods
+    finally:
+        try:  # the watch sees the pods stop, then the namespace go
+            node.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=180s")
+        finally:
+            pods.stop()
+            node.kubectl("delete", "pv", f"data-{namespace}", "--wait=false")

@@ -30,7 +30,6 @@ import itertools
 import json
 import resource
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -38,9 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.support.controlplane import REPO, start_control_plane, stop_control_plane
+from tests.support.controlplane import start_control_plane, stop_control_plane
 from tests.support.frontend_stub import FrontendStub
-from tests.support.noderuntime import NodeRuntime
 from tests.support.podwatch import PodWatch
 from tests.support.realnode import RealNode, deployed, running_real_node
 from tests.support.srpms import binary_tarball, build_srpm
@@ -124,23 +122,11 @@ def _children_cpu() -> float:
 
 def run_process_node(tmp: Path, *, imports: int, limit: int) -> dict[str, Any]:
     """The same workload on the cluster tests' node runtime (pods as host processes)."""
-    from tests.cluster.test_end_to_end_cluster import CONTROLLER_IMAGE, JOB_IMAGE, deployment_for
+    from tests.cluster.test_end_to_end_cluster import deployment_for, local_runtime
 
     srpms = _srpms(tmp, imports)
     plane = start_control_plane()
-    plane.kubectl("cordon", "kwok-node-0")  # every pod must really run
-    runtime = NodeRuntime(
-        api=plane.api(),
-        node="local-node-0",
-        work=tmp / "node",
-        images={
-            CONTROLLER_IMAGE: [sys.executable, "-m", "copr_importer"],
-            JOB_IMAGE: [sys.executable, "-m", "copr_importer", "import-step"],
-        },
-        apiserver_port=plane.apiserver_port,
-        env={"PYTHONPATH": str(REPO / "controller")},
-        keep=(REPO, Path(sys.prefix)),
-    )
+    runtime = local_runtime(plane, tmp / "node")
     frontend = FrontendStub(password="bench")
     frontend.start()
     try:

@@ -22,7 +22,7 @@ from tests.cluster.conftest import REPO, ControlPlane
 from tests.support.craft import CraftFile, evil_srpm
 from tests.support.frontend_stub import FrontendStub
 from tests.support.noderuntime import NodeRuntime
-from tests.support.pipeline import git
+from tests.support.pipeline import assert_reported_and_committed_once, git
 from tests.support.srpms import binary_tarball
 from tests.support.waiting import wait_until
 
@@ -32,21 +32,27 @@ CONTROLLER_IMAGE = "quay.io/copr-importer/controller:0.1.0"
 JOB_IMAGE = "quay.io/copr-importer/job:0.1.0"
 
 
-@pytest.fixture
-def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRuntime]:
-    control_plane.kubectl("cordon", "kwok-node-0")  # every pod of this test must really run
-    runtime = NodeRuntime(
-        api=control_plane.api(),
+def local_runtime(plane: ControlPlane, work: Path) -> NodeRuntime:
+    """Node ``local-node-0``, running the two images' commands from this checkout;
+    ``kwok-node-0`` cordoned, so that every pod really runs."""
+    plane.kubectl("cordon", "kwok-node-0")
+    return NodeRuntime(
+        api=plane.api(),
         node="local-node-0",
-        work=tmp_path / "node",
+        work=work,
         images={
             CONTROLLER_IMAGE: [sys.executable, "-m", "copr_importer"],
             JOB_IMAGE: [sys.executable, "-m", "copr_importer", "import-step"],
         },
-        apiserver_port=control_plane.apiserver_port,
+        apiserver_port=plane.apiserver_port,
         env={"PYTHONPATH": str(REPO / "controller")},
         keep=(REPO, Path(sys.prefix)),
     )
+
+
+@pytest.fixture
+def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRuntime]:
+    runtime = local_runtime(control_plane, tmp_path / "node")
     runtime.start()
     try:
         yield runtime
@@ -259,14 +265,4 @@ def test_killing_the_controller_mid_run_loses_and_doubles_nothing(
             what="every build to be reported",
             runtime=local_node,
         )
-    by_build: dict[int, list[dict[str, Any]]] = {}
-    for report in frontend.reports:
-        by_build.setdefault(report["build_id"], []).append(report)
-    for build_id, reports in by_build.items():
-        assert all(r == reports[0] for r in reports), f"build {build_id} reported differently: {reports}"
-        assert "branch_commits" in reports[0], reports[0]
-    for pkg in set(builds.values()):
-        count = sum(1 for p in builds.values() if p == pkg)
-        repo = data / f"git/alice/demo/{pkg}.git"
-        assert git(repo, "rev-list", "--count", "f43") == str(1 + count)  # no import committed twice
-        assert git(repo, "rev-list", "--all", "--count") == str(1 + count)
+    assert_reported_and_committed_once(frontend.reports, builds=builds, git_root=data / "git")

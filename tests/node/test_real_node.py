@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.frontend_stub import FrontendStub
-from tests.support.pipeline import cli
+from tests.support.pipeline import assert_reported_and_committed_once, cli, git
 from tests.support.podwatch import Ended
 from tests.support.realnode import RealNode, deployed
 from tests.support.srpms import binary_tarball
@@ -85,13 +85,6 @@ class SlowFiles:
         self.done.set()
         self._server.shutdown()
         self._server.server_close()
-
-
-def git(repo: Path, *args: str) -> str:
-    """git as root in repositories that belong to the pods' uid."""
-    done = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(repo), *args], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 def pod_ip(node: RealNode, namespace: str, component: str) -> str:
@@ -227,17 +220,7 @@ def test_set_limit_changes_n_while_jobs_run_and_a_killed_controller_loses_nothin
             )
     finally:
         files.close()
-    by_build: dict[int, list[dict[str, Any]]] = {}
-    for report in node_frontend.reports:
-        by_build.setdefault(report["build_id"], []).append(report)
-    for build_id, reports in by_build.items():
-        assert all(r == reports[0] for r in reports), f"build {build_id} reported differently: {reports}"
-        assert "branch_commits" in reports[0], reports[0]
-    for pkg in set(builds.values()):
-        count = sum(1 for p in builds.values() if p == pkg)
-        repo = data / f"git/alice/demo/{pkg}.git"
-        assert git(repo, "rev-list", "--count", "f43") == str(1 + count)  # no import committed twice
-        assert git(repo, "rev-list", "--all", "--count") == str(1 + count)
+    assert_reported_and_committed_once(node_frontend.reports, builds=builds, git_root=data / "git")
 
 
 def test_every_container_stops_on_sigterm(

@@ -26,6 +26,14 @@ KCM_CONTROLLERS = (
 )
 
 
+def env_file_value(path: Path, name: str) -> str:
+    """``NAME``'s value in a file of ``export NAME=value`` lines (what the scripts write)."""
+    for line in path.read_text().splitlines():
+        if line.startswith(f"export {name}="):
+            return line.split("=", 1)[1]
+    raise RuntimeError(f"{name} not in {path}")
+
+
 @dataclass
 class ControlPlane:
     kubeconfig: str
@@ -34,10 +42,7 @@ class ControlPlane:
 
     def env_value(self, name: str) -> str:
         """A value from the ``env`` file scripts/control-plane writes."""
-        for line in (self.state / "env").read_text().splitlines():
-            if line.startswith(f"export {name}="):
-                return line.split("=", 1)[1]
-        raise RuntimeError(f"{name} not in the control plane's env file")
+        return env_file_value(self.state / "env", name)
 
     @property
     def apiserver_port(self) -> int:

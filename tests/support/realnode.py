@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.controlplane import REPO, ControlPlane, start_control_plane, stop_control_plane
+from tests.support.controlplane import REPO, ControlPlane, env_file_value, start_control_plane, stop_control_plane
 from tests.support.frontend_stub import FrontendStub
 from tests.support.podwatch import PodWatch
 
@@ -39,10 +39,7 @@ class RealNode:
     start_seconds: float  # scripts/real-node start: network, containerd, image imports, kubelet Ready
 
     def env_value(self, name: str) -> str:
-        for line in (self.state / "env").read_text().splitlines():
-            if line.startswith(f"export {name}="):
-                return line.split("=", 1)[1]
-        raise RuntimeError(f"{name} not in the node's env file")
+        return env_file_value(self.state / "env", name)
 
     @property
     def gateway(self) -> str:

@@ -83,10 +83,12 @@ def test_sigterm_stops_a_download_at_once_and_leaves_no_staging(tmp_path: Path, 
     assert "downloading" in (data / "per-task-logs/7.log").read_text()
 
 
-def test_the_step_loads_neither_the_kubernetes_client_nor_gitpython() -> None:
+@pytest.mark.parametrize("command", ["import-step", "run"])
+def test_the_step_and_a_local_run_load_no_kubernetes_client(command: str) -> None:
+    """The job image has no Kubernetes client, and a pip install without the "kube" extra neither."""
     probe = (
         "import sys, runpy\n"
-        "sys.argv = ['copr-importer', 'import-step', '--help']\n"
+        f"sys.argv = ['copr-importer', '{command}', '--help']\n"
         "try:\n"
         "    runpy.run_module('copr_importer', run_name='__main__')\n"
         "except SystemExit:\n"
@@ -94,4 +96,8 @@ def test_the_step_loads_neither_the_kubernetes_client_nor_gitpython() -> None:
         "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('kubernetes', 'git', 'jinja2'))))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines()[-1] == ""
+    loaded = set(done.stdout.splitlines()[-1].split())
+    if command == "import-step":
+        assert loaded == set()  # nor GitPython, nor Jinja2
+    else:
+        assert not any(m.startswith("kubernetes") for m in loaded)

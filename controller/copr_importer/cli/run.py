@@ -9,7 +9,6 @@ from typing import Any
 
 from ..adapters.frontend import CoprFrontend
 from ..adapters.localsource import LocalSource
-from ..app.clusterrun import run_kubernetes
 from ..app.controller import Controller, TaskSource
 from ..app.embedded import run_embedded
 from ..core import naming
@@ -103,6 +102,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         listen = settings.telemetry.listen if args.listen is None else args.listen
         required = args.listen is not None
         if args.kubernetes:
+            # Here only: the Kubernetes client is the optional "kube" extra.
+            from ..app.clusterrun import run_kubernetes
+
             run_kubernetes(
                 settings,
                 source=source,

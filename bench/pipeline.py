@@ -21,6 +21,7 @@ from typing import Any
 
 from tests.support.srpms import binary_tarball, build_srpm
 
+from copr_importer.adapters.download import allow_local_files
 from copr_importer.adapters.localsource import LocalSource
 from copr_importer.app.embedded import run_embedded
 from copr_importer.settings import from_mapping
@@ -62,8 +63,8 @@ def cpu_seconds() -> float:
 
 def run_once(srpms: list[Path], *, workers: int, branches: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=WORK_DIR) as tmp:
-        settings = from_mapping(
-            {"data_dir": tmp, "executor": {"workers": workers, "per_owner": None, "per_sandbox": None}}
+        settings = allow_local_files(
+            from_mapping({"data_dir": tmp, "executor": {"workers": workers, "per_owner": None, "per_sandbox": None}})
         )
         records = [{"srpm_url": str(p), "sandbox": f"s{i}"} for i, p in enumerate(srpms)]
         defaults = {"owner": "bench", "project": "mass", "branches": branches, "background": False}

@@ -122,38 +122,36 @@ def _children_cpu() -> float:
 
 def run_process_node(tmp: Path, *, imports: int, limit: int) -> dict[str, Any]:
     """The same workload on the cluster tests' node runtime (pods as host processes)."""
-    from tests.cluster.test_end_to_end_cluster import deployment_for, local_runtime
+    from tests.cluster.test_end_to_end_cluster import deployment_for, running_node
 
     srpms = _srpms(tmp, imports)
     plane = start_control_plane()
-    runtime = local_runtime(plane, tmp / "node")
     frontend = FrontendStub(password="bench")
     frontend.start()
     try:
         started = time.monotonic()
-        runtime.start()
-        node_start = time.monotonic() - started
-        namespace = f"bench-{uuid.uuid4().hex[:6]}"
-        (tmp / "data").mkdir()
-        docs = deployment_for(plane, namespace, data=tmp / "data", frontend=frontend, parallelism=limit)
-        plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
-        pods = PodWatch(plane.api(), namespace).start()
-        phases = "jsonpath={.items[*].status.phase}"
-        wait_until(
-            lambda: plane.kubectl("get", "pods", "-n", namespace, "-o", phases) == "Running",
-            timeout=300,
-            what="the controller pod",
-        )
-        before = _children_cpu()  # reaped children: the import processes, not the controller's
-        started = time.monotonic()
-        _enqueue(frontend, srpms)
-        wait_until(lambda: len(frontend.reports) >= imports, timeout=1800, what="every report", interval=0.5)
-        elapsed = time.monotonic() - started
-        figures = _figures(pods, frontend, cpu=_children_cpu() - before, elapsed=elapsed, limit=limit)
-        pods.stop()
+        with running_node(plane, tmp / "node"):
+            node_start = time.monotonic() - started
+            namespace = f"bench-{uuid.uuid4().hex[:6]}"
+            (tmp / "data").mkdir()
+            docs = deployment_for(plane, namespace, data=tmp / "data", frontend=frontend, parallelism=limit)
+            plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+            pods = PodWatch(plane.api(), namespace).start()
+            phases = "jsonpath={.items[*].status.phase}"
+            wait_until(
+                lambda: plane.kubectl("get", "pods", "-n", namespace, "-o", phases) == "Running",
+                timeout=300,
+                what="the controller pod",
+            )
+            before = _children_cpu()  # reaped children: the import processes, not the controller's
+            started = time.monotonic()
+            _enqueue(frontend, srpms)
+            wait_until(lambda: len(frontend.reports) >= imports, timeout=1800, what="every report", interval=0.5)
+            elapsed = time.monotonic() - started
+            figures = _figures(pods, frontend, cpu=_children_cpu() - before, elapsed=elapsed, limit=limit)
+            pods.stop()
     finally:
         frontend.stop()
-        runtime.stop()
         stop_control_plane(plane)
     return {"node": "process (tests/support/noderuntime.py)", "node_start_s": round(node_start, 2), **figures}
 

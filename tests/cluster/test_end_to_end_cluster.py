@@ -32,27 +32,24 @@ CONTROLLER_IMAGE = "quay.io/copr-importer/controller:0.1.0"
 JOB_IMAGE = "quay.io/copr-importer/job:0.1.0"
 
 
-def local_runtime(plane: ControlPlane, work: Path) -> NodeRuntime:
-    """Node ``local-node-0``, running the two images' commands from this checkout;
-    ``kwok-node-0`` cordoned, so that every pod really runs."""
-    plane.kubectl("cordon", "kwok-node-0")
-    return NodeRuntime(
-        api=plane.api(),
+@contextmanager
+def running_node(
+    control_plane: ControlPlane, work: Path, *, env: dict[str, str] | None = None
+) -> Iterator[NodeRuntime]:
+    """The test node runtime as ``local-node-0``; ``env`` goes to every container it runs."""
+    control_plane.kubectl("cordon", "kwok-node-0")  # every pod of this test must really run
+    runtime = NodeRuntime(
+        api=control_plane.api(),
         node="local-node-0",
         work=work,
         images={
             CONTROLLER_IMAGE: [sys.executable, "-m", "copr_importer"],
             JOB_IMAGE: [sys.executable, "-m", "copr_importer", "import-step"],
         },
-        apiserver_port=plane.apiserver_port,
-        env={"PYTHONPATH": str(REPO / "controller")},
+        apiserver_port=control_plane.apiserver_port,
+        env={"PYTHONPATH": str(REPO / "controller"), **(env or {})},
         keep=(REPO, Path(sys.prefix)),
     )
-
-
-@pytest.fixture
-def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRuntime]:
-    runtime = local_runtime(control_plane, tmp_path / "node")
     runtime.start()
     try:
         yield runtime
@@ -62,8 +59,14 @@ def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRunt
         control_plane.kubectl("uncordon", "kwok-node-0")
 
 
+@pytest.fixture
+def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRuntime]:
+    with running_node(control_plane, tmp_path / "node") as runtime:
+        yield runtime
+
+
 def deployment_for(
-    plane: ControlPlane, namespace: str, *, data: Path, frontend: FrontendStub, parallelism: int
+    plane: ControlPlane, namespace: str, *, data: Path, frontend: FrontendStub, parallelism: int, extra: str = ""
 ) -> list[dict[str, Any]]:
     """manifests/ as kustomize builds it, moved to ``namespace`` and pointed at the stub."""
     built = plane.kubectl("kustomize", str(REPO / "manifests"))
@@ -79,7 +82,7 @@ def deployment_for(
         f'[frontend]\nbase_url = "{frontend.url}"\npassword_file = "/run/secrets/copr-importer/password"\n'
         "poll_interval = 0.5\n"
         f'[kubernetes]\nnamespace = "{namespace}"\n'
-        f'[job]\nimage = "{JOB_IMAGE}"\n'
+        f'[job]\nimage = "{JOB_IMAGE}"\n' + extra
     )
     for doc in docs:
         meta = doc["metadata"]
@@ -156,11 +159,13 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 @contextmanager
-def importer(plane: ControlPlane, frontend: FrontendStub, data: Path, *, parallelism: int) -> Iterator[str]:
-    """Deploy manifests/ into a fresh namespace; remove it afterwards."""
+def importer(
+    plane: ControlPlane, frontend: FrontendStub, data: Path, *, parallelism: int, extra: str = ""
+) -> Iterator[str]:
+    """Deploy manifests/ into a fresh namespace (``extra``: more lines of importer.toml); remove it afterwards."""
     namespace = f"e2e-{uuid.uuid4().hex[:6]}"
     data.mkdir()
-    docs = deployment_for(plane, namespace, data=data, frontend=frontend, parallelism=parallelism)
+    docs = deployment_for(plane, namespace, data=data, frontend=frontend, parallelism=parallelism, extra=extra)
     plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
     try:
         yield namespace

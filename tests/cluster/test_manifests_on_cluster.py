@@ -119,7 +119,7 @@ def test_the_single_node_overlay_binds_its_claim_to_the_node_directory(control_p
 
 
 def test_the_lifecycle_cronjobs_pods_are_admitted_under_restricted(applied: ControlPlane) -> None:
-    names = ("expire-logs", "gc-lookaside", "prune-projects")
+    names = ("expire-logs", "gc-lookaside", "prune-projects", "maintain-repos")
     for name in names:
         applied.kubectl("create", "job", f"check-{name}", f"--from=cronjob/copr-importer-{name}", "-n", "copr-importer")
     for name in names:

@@ -22,6 +22,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from copr_importer import __version__
+from copr_importer.adapters.download import allow_local_files
 from copr_importer.adapters.opsserver import OpsServer
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.importstep import EXIT_OK, run_step
@@ -187,7 +188,7 @@ def test_status_without_a_controller_fails_clearly(tmp_path: Path) -> None:
 
 
 def test_the_git_writer_serves_its_own_metrics(srpm_factory: Callable[..., Path], tmp_path: Path) -> None:
-    settings = from_mapping({"data_dir": str(tmp_path / "data")})
+    settings = allow_local_files(from_mapping({"data_dir": str(tmp_path / "data")}))
     spool = Spool(settings.spool_root)
     srpm = srpm_factory(name="baz")
     outcome = run_step(make_task(11, srpm, pkg="baz", branches=("f43",)), settings=settings, spool=spool)

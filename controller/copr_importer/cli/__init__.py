@@ -15,7 +15,12 @@ And for operators:
 * ``logs``         a build's per-task log, from the data directory or a URL;
 * ``set-limit``    change N in the controller's ConfigMap;
 * ``expire-logs``, ``gc-lookaside``, ``prune-projects``  the storage lifecycle;
-* ``cgit-list``    list in cgit the repositories that existed before the list.
+* ``maintain-repos`` pack and prune the git repositories;
+* ``cgit-list``    list in cgit the repositories that existed before the list;
+* ``config``       the settings in force (all, or one key), as a command would read them.
+
+``--version`` prints the version.  Without ``--config``, a command reads
+``$COPR_IMPORTER_CONFIG``, else /etc/copr-importer/importer.toml if it exists.
 
 Exit codes: 0 success, 1 some imports failed (``run``), no such log (``logs``) or refused by
 the server's dry run (``render``), 2 a usage or settings error,
@@ -30,6 +35,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from ..app.logformat import configure_logging
 from ..errors import ImporterError
 
@@ -37,7 +43,7 @@ __all__ = ["main"]
 
 # The module that registers each subcommand, in the order --help lists them.  Only
 # the named command's module is imported: an import Job's step neither pays for nor
-# needs the Kubernetes client, GitPython or Jinja2.
+# needs the Kubernetes client or GitPython.
 COMMAND_MODULES = {
     "run": "run",
     "import-step": "units",
@@ -49,12 +55,15 @@ COMMAND_MODULES = {
     "expire-logs": "lifecycle",
     "gc-lookaside": "lifecycle",
     "prune-projects": "lifecycle",
+    "maintain-repos": "maintain",
     "cgit-list": "cgit",
+    "config": "config",
 }
 
 
 def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="copr-importer", description="Copr-compatible dist-git importer")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     wanted = COMMAND_MODULES.get(argv[0]) if argv else None
     for name in [wanted] if wanted else dict.fromkeys(COMMAND_MODULES.values()):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..adapters.download import allow_local_files
 from ..adapters.frontend import CoprFrontend
 from ..adapters.localsource import LocalSource
 from ..app.controller import Controller, TaskSource
@@ -15,6 +16,7 @@ from ..core import naming
 from ..errors import ConfigError
 from ..settings import Settings
 from .common import add_common, settings_from
+from .sourceflags import add_source_options, source_records
 
 __all__ = ["register"]
 
@@ -40,6 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="serve /metrics, /livez, /readyz and /status here (default: telemetry.listen when polling a "
         "frontend, none for local SRPMs; empty: none)",
     )
+    add_source_options(run)
     run.set_defaults(func=_cmd_run)
 
 
@@ -55,6 +58,7 @@ def _local_source(args: argparse.Namespace, settings: Settings) -> LocalSource:
     if args.tasks:
         return LocalSource.from_file(args.tasks, data_dir=settings.data_dir, defaults=defaults)
     records = [{"srpm_url": str(Path(s).resolve()) if "://" not in s else s} for s in args.srpms]
+    records += source_records(args)
     return LocalSource(data_dir=settings.data_dir, records=records, defaults=defaults)
 
 
@@ -115,8 +119,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         else:
             run_embedded(settings, source=source, until_idle=False, listen=listen, listen_required=required)
         return 0
-    if not (args.srpms or args.tasks):
-        raise ConfigError("nothing to import: give SRPMs, --tasks FILE or --frontend URL")
+    if not (args.srpms or args.tasks or source_records(args)):
+        raise ConfigError("nothing to import: give SRPMs, --pypi/--rubygem/--scm, --tasks FILE or --frontend URL")
+    settings = allow_local_files(settings)  # SRPM paths given by the person running this
     local = _local_source(args, settings)
     local.rejected_at_start = list(local.rejected)
     controller = run_embedded(settings, source=local, until_idle=True, listen=args.listen)

@@ -234,10 +234,12 @@ class ExecutorSettings:
 class JobSettings:
     """The Job each import becomes in Kubernetes (the template's ``job`` variable)."""
 
-    image: str = "quay.io/copr-importer/job:latest"
-    """The job image (job-image/Dockerfile)."""
+    image: str = "quay.io/copr-importer/job:0.1.0"
+    """The job image (job-image/Dockerfile), tagged with the release it was built from.
+    In Kubernetes the settings ConfigMap's ``kubernetes.image_key`` overrides it live."""
     image_pull_policy: str = "IfNotPresent"
-    """kind loads images locally, so never force a pull."""
+    """Tags are versions, never moved: a node pulls each once (kind and the real
+    node tests load images locally and cannot pull at all)."""
     backoff_limit: int = 2
     """Pod retries for infrastructure failures; bad input fails the Job at once."""
     active_deadline_seconds: int = 3 * 3600
@@ -278,6 +280,9 @@ class KubernetesSettings:
     limit_key: str = "parallelism"
     template_key: str = "job-template"
     """Optional key of the same ConfigMap that overrides the shipped Job template."""
+    image_key: str = "job-image"
+    """Optional key of the same ConfigMap that overrides ``job.image``: read live, and
+    an image reference kustomize rewrites, so an overlay swaps it with the other images."""
     watch_timeout: int = 60
     """Server-side watch timeout in seconds; the client gives up 10 s later."""
 

@@ -22,14 +22,14 @@ from tests.cluster.conftest import REPO, ControlPlane
 from tests.support.craft import CraftFile, evil_srpm
 from tests.support.frontend_stub import FrontendStub
 from tests.support.noderuntime import NodeRuntime
-from tests.support.pipeline import git
+from tests.support.pipeline import assert_reported_and_committed_once, git
 from tests.support.srpms import binary_tarball
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
 
-CONTROLLER_IMAGE = "quay.io/copr-importer/controller:latest"
-JOB_IMAGE = "quay.io/copr-importer/job:latest"
+CONTROLLER_IMAGE = "quay.io/copr-importer/controller:0.1.0"
+JOB_IMAGE = "quay.io/copr-importer/job:0.1.0"
 
 
 @contextmanager
@@ -270,14 +270,4 @@ def test_killing_the_controller_mid_run_loses_and_doubles_nothing(
             what="every build to be reported",
             runtime=local_node,
         )
-    by_build: dict[int, list[dict[str, Any]]] = {}
-    for report in frontend.reports:
-        by_build.setdefault(report["build_id"], []).append(report)
-    for build_id, reports in by_build.items():
-        assert all(r == reports[0] for r in reports), f"build {build_id} reported differently: {reports}"
-        assert "branch_commits" in reports[0], reports[0]
-    for pkg in set(builds.values()):
-        count = sum(1 for p in builds.values() if p == pkg)
-        repo = data / f"git/alice/demo/{pkg}.git"
-        assert git(repo, "rev-list", "--count", "f43") == str(1 + count)  # no import committed twice
-        assert git(repo, "rev-list", "--all", "--count") == str(1 + count)
+    assert_reported_and_committed_once(frontend.reports, builds=builds, git_root=data / "git")

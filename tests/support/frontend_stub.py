@@ -28,7 +28,7 @@ __all__ = ["FrontendStub"]
 
 
 class FrontendStub:
-    def __init__(self, *, password: str) -> None:
+    def __init__(self, *, password: str, host: str = "127.0.0.1") -> None:
         self.password = password
         self.queue: list[Any] = []
         self.reports: list[dict[str, Any]] = []
@@ -38,7 +38,8 @@ class FrontendStub:
         self.projects: set[tuple[str, str]] = set()
         self.html_404_projects: set[tuple[str, str]] = set()
         self.lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        # host: another local address only where pods must reach the stub (tests/node).
+        self._server = ThreadingHTTPServer((host, 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

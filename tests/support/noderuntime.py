@@ -7,8 +7,8 @@ It registers a Ready Node and, for every pod bound to it:
   volumes (the service-account token comes from the TokenRequest API, the CA from
   the ``kube-root-ca.crt`` ConfigMap);
 * runs each container (native sidecars first) as a process in a private mount
-  namespace (``unshare --mount``) where the volumes are bind-mounted at their
-  mount paths and ``/dev/termination-log`` is a per-container file; with the
+  namespace (``unshare --mount``) where the volumes (or their ``subPath``) are
+  bind-mounted at their mount paths and ``/dev/termination-log`` is a per-container file; with the
   container's env (value, configMapKeyRef, secretKeyRef, fieldRef; ``status.podIP``
   is 127.0.0.1), ``$(VAR)`` references in command and args expanded from it as the
   kubelet does, its working directory, and ``KUBERNETES_SERVICE_HOST=127.0.0.1`` so in-cluster clients
@@ -341,7 +341,15 @@ class NodeRuntime:
         # The termination log first: a later mount over /tmp could hide its source.
         script = ["set -e", f"mount --bind {shlex.quote(str(term))} /dev/termination-log"]
         mounts = list(spec.volume_mounts or [])
-        sources = [str(volumes[m.name]) for m in mounts]
+
+        def source_of(mount: Any) -> Path:  # subPath: a directory inside the volume, made if missing
+            if not mount.sub_path:
+                return volumes[mount.name]
+            folder = volumes[mount.name] / mount.sub_path
+            folder.mkdir(parents=True, exist_ok=True)
+            return folder
+
+        sources = [str(source_of(m)) for m in mounts]
 
         def shadows(mount: Any) -> bool:  # e.g. /tmp over a source that lives under /tmp
             return any(src == mount.mount_path or src.startswith(mount.mount_path.rstrip("/") + "/") for src in sources)
@@ -350,7 +358,7 @@ class NodeRuntime:
         for i, path in enumerate(self.keep):
             script.append(f"mkdir -p {stash}/{i} && mount --bind {shlex.quote(str(path))} {stash}/{i}")
         for mount in sorted(mounts, key=shadows):
-            source = volumes[mount.name]
+            source = source_of(mount)
             script.append(f"mkdir -p {shlex.quote(mount.mount_path)}")
             script.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(mount.mount_path)}")
         for i, path in enumerate(self.keep):

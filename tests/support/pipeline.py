@@ -45,7 +45,28 @@ def writer_pass(settings: Settings, *, spool: Spool) -> None:
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+    # safe.directory: in the cluster and node tests the repositories belong to the pods' uid.
+    command = ["git", "-c", "safe.directory=*", "-C", str(repo), *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def assert_reported_and_committed_once(
+    reports: list[dict[str, Any]], *, builds: dict[int, str], git_root: Path
+) -> None:
+    """Every build reported a success, the same report if more than once, and each
+    package's f43 has exactly one commit per build (plus the initial one)."""
+    by_build: dict[int, list[dict[str, Any]]] = {}
+    for report in reports:
+        by_build.setdefault(report["build_id"], []).append(report)
+    assert set(by_build) == set(builds)
+    for build_id, same in by_build.items():
+        assert all(r == same[0] for r in same), f"build {build_id} reported differently: {same}"
+        assert "branch_commits" in same[0], same[0]
+    for pkg in set(builds.values()):
+        count = sum(1 for p in builds.values() if p == pkg)
+        repo = git_root / f"alice/demo/{pkg}.git"
+        assert git(repo, "rev-list", "--count", "f43") == str(1 + count)  # no import committed twice
+        assert git(repo, "rev-list", "--all", "--count") == str(1 + count)
 
 
 def cli(*args: str) -> list[str]:

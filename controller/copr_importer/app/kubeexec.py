@@ -18,7 +18,8 @@
   Jobs still present after a restart are therefore exactly the unreported ones.
 * N comes from a ConfigMap key through :class:`LiveLimit`, re-read every
   ``refresh`` seconds; an invalid value keeps the last good one and posts a
-  Warning Event on the ConfigMap.
+  Warning Event on the ConfigMap.  The Job template and the job image may be
+  replaced in the same ConfigMap; new Jobs use what was read last.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import time
 from ..adapters.jobtemplate import default_template
 from ..adapters.kube import Conflict, JobState, Kube, PodState
 from ..core.admission import Limits
-from ..core.jobspec import render_job
+from ..core.jobspec import live_job_settings, render_job
 from ..core.livelimit import LiveLimit
 from ..core.observer import LIMIT_ERROR, LIMIT_INVALID, LIMIT_OK, Observer
 from ..core.task import ImportTask
@@ -144,7 +145,8 @@ class KubernetesExecutor:
 
     def start(self, task: ImportTask) -> None:
         template = self._template()
-        body = render_job(task, template=template, namespace=self.kube.namespace, job=self.settings.job)
+        job = live_job_settings(self.settings.job, config=self._config, image_key=self.settings.kubernetes.image_key)
+        body = render_job(task, template=template, namespace=self.kube.namespace, job=job)
         try:
             self.kube.create_job(body)
         except Conflict:

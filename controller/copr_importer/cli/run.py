@@ -31,7 +31,6 @@ from ..adapters.frontend import CoprFrontend
 from ..adapters.localsource import LocalSource
 from ..adapters.lockfile import LOCAL, DataDirBusy, DataDirLock, Holder
 from ..adapters.spool import Spool
-from ..app.clusterrun import run_kubernetes
 from ..app.controller import Controller
 from ..app.embedded import run_embedded
 from ..core import naming
@@ -148,6 +147,9 @@ def _frontend_run(args: argparse.Namespace, settings: Settings) -> None:
     listen = settings.telemetry.listen if args.listen is None else args.listen
     required = args.listen is not None
     if args.kubernetes:
+        # Here only: the Kubernetes client is the optional "kube" extra.
+        from ..app.clusterrun import run_kubernetes
+
         run_kubernetes(settings, source=source, kubeconfig=args.kubeconfig, listen=listen, listen_required=required)
     else:
         run_embedded(settings, source=source, until_idle=False, listen=listen, listen_required=required)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from copr_importer.adapters.cgitlist import read_listed
+from copr_importer.adapters.download import allow_local_files
 from copr_importer.core.sources import parse_sources
 from copr_importer.settings import LookasideSettings, Settings
 from tests.support.coprhost import CoprHost
@@ -55,7 +56,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         host = CoprHost(root / "host")
         host.make(frontend_url="http://127.0.0.1:9", password="unused")
         (host.root / "var/www/html").mkdir(parents=True)
-        settings = host.settings()
+        settings = allow_local_files(host.settings())  # the tests import local SRPM files
         results: dict[str, dict[str, Any]] = {}
         for build_id, (pkg, layout) in enumerate((("foo", settings), ("bar", _sha512(settings))), start=1):
             sources = {f"{pkg}-1.tar.gz": binary_tarball(name=pkg, version="1")}

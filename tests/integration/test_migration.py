@@ -140,8 +140,11 @@ def importer_era(
     assert (host.cgit / "repo-subdirs.list").read_text().splitlines()[-1] == "alice/demo/baz.git"
     assert {p.name for p in host.task_logs.iterdir()} == {"1.log", "2.log", "101.log", "102.log"}
     assert (host.task_logs / "1.log").read_text() == "copr-dist-git imported build 1\n"
-    assert not [p for p in host.lookaside.rglob(".*")], "temporaries left in the lookaside"
-    assert {p.name for p in host.state.iterdir()} <= {"spool", "outbox", "reports", "local-build-id"}
+    # Temporaries are made under the hidden .incoming/ directory, which stays, empty.
+    assert not [p for p in host.lookaside.rglob(".*") if p.is_file()], "temporaries left in the lookaside"
+    assert [p.name for p in host.lookaside.iterdir() if p.name.startswith(".")] == [".incoming"]
+    ours = {"spool", "outbox", "reports", "local-build-id", ".controller.lock"}
+    assert {p.name for p in host.state.iterdir()} <= ours
     return reports
 
 

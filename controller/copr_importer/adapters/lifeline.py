@@ -45,9 +45,14 @@ def set_title(title: str) -> None:
 
 
 def limit_address_space(limit: int | None) -> None:
-    """Cap this process's address space at ``limit`` bytes (None or 0: leave it as it is)."""
+    """Cap this process's address space at ``limit`` bytes (None or 0: leave it as it is).
+
+    Only the soft limit: the commands a source build runs (git, rpmbuild, make) set
+    their own, larger limits, and without CAP_SYS_RESOURCE a hard limit could not be
+    raised again for them."""
     if limit:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
 def start_ticks(pid: int) -> int | None:

@@ -58,6 +58,7 @@ from .logformat import JsonFormatter, configure_logging
 __all__ = ["LOST", "Role", "Zygote", "main"]
 
 log = logging.getLogger(__name__)
+_SELF = "/proc/self/exe"
 
 Role = Callable[..., int]
 """A child's body: ``role(settings, fds, **kwargs)`` returns the child's exit code."""
@@ -156,6 +157,11 @@ class Zygote:
             try:
                 self._process = subprocess.Popen(
                     [*command, str(theirs.fileno()), str(os.getpid())],
+                    # The running interpreter's own binary, not its path: a process that
+                    # dropped privileges may no longer search the directories on that path
+                    # (an interpreter under /root).  argv[0] stays sys.executable, so a
+                    # virtualenv's pyvenv.cfg is still found.
+                    executable=_SELF if os.path.exists(_SELF) else None,
                     pass_fds=[theirs.fileno()],
                     stdin=subprocess.DEVNULL,
                     env=env,

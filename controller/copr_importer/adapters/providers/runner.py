@@ -135,8 +135,12 @@ def minimal_env(*, home: Path, extra: Mapping[str, str] | None = None) -> dict[s
 
 
 def _limit(limits: Limits) -> None:  # in the child, before exec
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    for kind, wanted in ((resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_AS, limits.memory_bytes)):
+        # Never above a hard limit set from outside (a container, systemd): raising it
+        # needs CAP_SYS_RESOURCE, and failing here would fail the build for nothing.
+        _, hard = resource.getrlimit(kind)
+        value = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(kind, (value, value))
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 

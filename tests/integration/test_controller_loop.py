@@ -8,6 +8,7 @@ from typing import Any
 from copr_importer.adapters.outbox import Outbox
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.controller import Controller
+from copr_importer.app.lanes import Lanes
 from copr_importer.app.localexec import Outcome
 from copr_importer.core.admission import Limits
 from copr_importer.core.task import ImportTask, MalformedTask
@@ -81,6 +82,7 @@ def make(tmp_path: Path, tasks: list[ImportTask], *, limit: list[int]) -> tuple[
         spool=spool,
         outbox=Outbox(tmp_path / "outbox"),
         limits=lambda: Limits(total=limit[0]),
+        lanes=Lanes.inline(),
     )
     return controller, source, executor, spool
 
@@ -193,6 +195,7 @@ def polls_in(tmp_path: Path, *, cost: float, seconds: float) -> int:
         outbox=Outbox(tmp_path / "outbox"),
         limits=lambda: Limits(total=0),
         clock=lambda: now[0],
+        lanes=Lanes.inline(clock=lambda: now[0]),
     )
     while now[0] < seconds:
         controller.tick()
@@ -233,6 +236,7 @@ def test_a_refused_start_pauses_dispatching_and_spends_no_attempt(tmp_path: Path
         outbox=Outbox(tmp_path / "outbox"),
         limits=lambda: Limits(total=5),
         clock=lambda: now[0],
+        lanes=Lanes.inline(clock=lambda: now[0]),
     )
     controller.tick()  # refused: pause 1 s
     controller.tick()
@@ -245,4 +249,4 @@ def test_a_refused_start_pauses_dispatching_and_spends_no_attempt(tmp_path: Path
     now[0] = 3.0
     controller.tick()
     assert executor.started == [1, 2]
-    assert controller.attempts == {}  # a refusal is not a failed import
+    assert controller.attempts.builds() == []  # a refusal is not a failed import

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from copr_importer.app.controller import report_for
+from copr_importer.app.reports import report_for
 
 SHA = "a" * 40
 

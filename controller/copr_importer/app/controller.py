@@ -1,44 +1,65 @@
 """The controller loop: poll tasks, admit them, run steps, report every result.
 
-One :meth:`Controller.tick` does, in order:
+One :meth:`Controller.tick` never waits for the frontend nor for a step.  In order:
 
-1. collect ended steps: success waits for the writer's result; bad input has
-   written a failure result; a transient failure is retried after a growing
-   delay, and reported as failed after ``max_attempts``;
-2. turn results from the spool into reports in the durable outbox, then drop
-   the result and the task's ordering ticket;
-3. deliver due reports;
-4. poll the source when due: file ordering tickets for new tasks, report
-   malformed records that carry a build id, cancel tasks that left the queue;
-5. start what :func:`~copr_importer.core.admission.choose` picks.
+1. handle ended steps: success waits for the writer's result; bad input has written a
+   failure result; a transient failure is counted on disk (``adapters/attempts.py``)
+   and retried after a growing delay, or reported as failed after ``max_attempts``,
+   also across restarts.  A run that failed because of the disk spends no attempt;
+2. turn results from the spool into reports in the durable outbox, then drop the
+   result, the task's ordering ticket and its attempt count;
+3. let ``app/delivery.py`` send due reports and check the password;
+4. take a finished poll (file ordering tickets for new tasks, report malformed records
+   that carry a build id, log each malformed record once, cancel tasks that left the
+   queue), and start the next poll when ``core/backoff.PollSchedule`` says so;
+5. start what admission picks.  With ``confirm_before_start`` each pick is confirmed
+   with ``get-import-task`` first, holding its slot meanwhile, and started when the
+   frontend says it is still there.
 
-The executor and the source are interfaces, so the same loop drives local
-worker processes now and Kubernetes Jobs later.  Each event also goes to an
+Frontend calls run on lanes of threads (``app/lanes.py``), so a slow or hanging frontend
+only delays the kind of call it is slow at, never the loop, its liveness or a SIGTERM.
+An OSError from the controller's own files opens the storage problem
+(``app/storagehealth.py``): the work that hit it stays to be tried again, nothing new
+starts while it lasts, and nothing is reported failed because of it.
+
+The executor and the source are interfaces, so the same loop drives local worker
+processes and Kubernetes Jobs.  Each event also goes to an
 :class:`~copr_importer.core.observer.Observer` (telemetry; no-ops by default).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .. import __version__
+from ..adapters.attempts import Attempts
+from ..adapters.frontend import error_kind
 from ..adapters.outbox import Outbox
 from ..adapters.spool import Spool
 from ..core import naming
 from ..core.admission import Limits, choose, prioritize
-from ..core.observer import Observer
+from ..core.backoff import PollSchedule, exponential
+from ..core.observer import FRONTEND, Observer
 from ..core.task import ImportTask, MalformedTask
 from ..errors import ImporterError
 from ..settings import Settings
+from .delivery import Delivery
 from .importstep import EXIT_BAD_INPUT, EXIT_OK
+from .lanes import Done, Lanes
 from .localexec import Outcome
 from .logformat import task_fields
+from .reports import finished_line, report_for
+from .storagehealth import StorageHealth, looks_like_storage_fault
+from .tickets import NAME_TOO_LONG, REFUSED, Tickets, ticket_key
 
-__all__ = ["Controller", "Executor", "Finished", "TaskSource", "report_for"]
+__all__ = ["Controller", "Executor", "Finished", "TaskSource"]
 
 log = logging.getLogger(__name__)
 
@@ -65,24 +86,12 @@ class Finished:
     report: dict[str, Any]
 
 
-def report_for(result: dict[str, Any]) -> dict[str, Any]:
-    """The frontend's body for a result: copr's keys plus our extras (copr ignores extras)."""
-    report: dict[str, Any] = {"build_id": result["build_id"]}
-    commits = result.get("branch_commits") or {}
-    if commits:
-        report["branch_commits"] = commits
-        report["reponame"] = result["reponame"]
-        if result.get("branch_errors"):
-            report["branch_errors"] = result["branch_errors"]
-    else:
-        error = result.get("error") or {"code": "srpm_import_failed", "message": "unknown failure"}
-        report["error"] = error["code"]
-        report["error_message"] = error["message"]
-    return report
+@dataclass(slots=True)
+class _Ended:
+    """An ended step not yet fully handled, and its attempt number once counted."""
 
-
-def _ticket_key(task: ImportTask) -> str:
-    return naming.reponame_key(task.reponame)
+    outcome: Outcome
+    attempt: int | None = None
 
 
 class Controller:
@@ -99,44 +108,83 @@ class Controller:
         limits: Callable[[], Limits] | None = None,
         clock: Callable[[], float] = time.monotonic,
         observer: Observer | None = None,
+        lanes: Lanes | None = None,
+        mode: str = "embedded",
     ) -> None:
-        self.settings = settings
-        self.source, self.executor, self.spool, self.outbox = source, executor, spool, outbox
-        ex = settings.executor
+        self.settings, self.mode = settings, mode
+        self.source, self.executor, self.spool = source, executor, spool
+        ex, fe = settings.executor, settings.frontend
         self.limits = limits or (lambda: Limits(total=ex.workers, per_owner=ex.per_owner, per_sandbox=ex.per_sandbox))
         self.clock = clock
         self.observer = observer or Observer()  # telemetry hooks; no-ops by default
+        self.lanes = lanes or Lanes(workers=fe.concurrency, clock=clock)
+        self.attempts = Attempts(settings.data_dir / "attempts")
+        self.storage = StorageHealth(
+            observer=self.observer, folders=[outbox.folder, spool.root], spool=spool, clock=clock
+        )
+        self.tickets = Tickets(spool=spool, storage=self.storage)
+        self.delivery = Delivery(
+            sink=source,
+            outbox=outbox,
+            lane=self.lanes.report,
+            observer=self.observer,
+            storage=self.storage,
+            settings=fe,
+            clock=clock,
+        )
         self.queue: dict[int, ImportTask] = {}
         self._ordered: list[ImportTask] = []  # the queue in priority order, computed once per poll
         self.awaiting: set[int] = set(spool.request_ids())  # handed over, result not yet seen
-        self.reported: set[int] = set()
-        self.attempts: dict[int, int] = {}
+        # A report in the outbox is a reported build, also after a restart: never import it again.
+        self.reported: set[int] = set(outbox.pending())
         self.retry_at: dict[int, float] = {}
         self.finished: deque[Finished] = deque(maxlen=1000)
         # Builds whose result was collected, remembered after the frontend forgets them:
         # their step's end (a Job's completion) may be seen later than the result.
         self._done: dict[int, None] = {}
+        self._ended: deque[_Ended] = deque()
+        self._confirming: dict[int, ImportTask] = {}  # picked, waiting for get-import-task
+        self._schedule = PollSchedule(interval=fe.poll_interval, slowdown=fe.poll_backoff, retry_cap=fe.poll_retry_cap)
         self._next_poll = 0.0
         self._polled_once = False
-        self._start_failures = 0  # consecutive executor.start failures
+        self._poll_problem: str | None = None
+        self._malformed_seen: set[tuple[int | None, str]] = set()
+        self._start_failures = 0  # consecutive failures to start (or confirm) a task
         self._dispatch_after = 0.0
+        self._announced = self._closed = False
 
     # --- the loop -----------------------------------------------------------
 
     def tick(self) -> None:
         self.observer.ticked()
+        if not self._announced:
+            self._announce()
         for outcome in self.executor.poll():
-            self._on_outcome(outcome)
-        self._collect_results()
-        self.outbox.flush(self.source.deliver)
-        if self.clock() >= self._next_poll:
-            self._poll()
-        self._dispatch()
+            self.observer.step_ended(outcome.task.build_id, exit_code=outcome.exit_code)
+            self._ended.append(_Ended(outcome))
+        # Each phase alone: a disk that refuses one kind of write stops nothing else.
+        self._phase(self._handle_ended, doing="recording the end of an import step")
+        self._phase(self._collect_results, doing="turning results into reports")
+        self._phase(self.delivery.pump, doing="delivering reports")
+        self._phase(self._poll, doing="applying the frontend's queue")
+        self.storage.check()
+        self._phase(self._dispatch, doing="starting imports")
+
+    def _phase(self, phase: Callable[[], None], *, doing: str) -> None:
+        try:
+            phase()
+        except OSError as exc:
+            self.storage.failed(exc, doing=doing)
 
     def idle(self) -> bool:
-        """Polled at least once, and nothing queued, running, awaiting the writer or undelivered."""
+        """Polled at least once, and nothing queued, running, awaiting the writer, undelivered or in flight."""
         return self._polled_once and not (
-            self.queue or self.executor.running() or self.awaiting or self.outbox.pending()
+            self.queue
+            or self.executor.running()
+            or self.awaiting
+            or self._ended
+            or self.delivery.unsent()
+            or self.lanes.busy()
         )
 
     def run(
@@ -151,11 +199,50 @@ class Controller:
                 return
             self.executor.wait(0.02)
 
+    def close(self) -> None:
+        """Interrupt frontend calls in flight (they are not waited for) and say goodbye."""
+        if self._closed:
+            return
+        self._closed = True
+        closer = getattr(self.source, "close", None)
+        if closer is not None:
+            closer()
+        self.lanes.close()
+        done = [f.report for f in self.finished]
+        imported = sum(1 for r in done if r.get("branch_commits"))
+        log.info(
+            "copr-importer stopped: %d builds reported in this run (%d imported, %d failed), %d reports unsent, "
+            "%d imports interrupted (they run again next time)",
+            len(done),
+            imported,
+            len(done) - imported,
+            self.delivery.unsent(),
+            len(self.executor.running()),
+        )
+
+    def _announce(self) -> None:
+        self._announced = True
+        fe, k8s = self.settings.frontend, self.settings.kubernetes
+        limit = f"from ConfigMap {k8s.limit_config_map}" if self.mode == "kubernetes" else str(self.limits().total)
+        log.info(
+            "copr-importer %s starting (%s): frontend %s, data directory %s, N = %s",
+            __version__,
+            self.mode,
+            fe.base_url or "none (local tasks)",
+            self.settings.data_dir.resolve(),
+            limit,
+        )
+
     # --- steps --------------------------------------------------------------
 
-    def _on_outcome(self, outcome: Outcome) -> None:
+    def _handle_ended(self) -> None:
+        while self._ended:
+            self._on_outcome(self._ended[0])  # an OSError leaves it first in line
+            self._ended.popleft()
+
+    def _on_outcome(self, ended: _Ended) -> None:
+        outcome = ended.outcome
         build_id = outcome.task.build_id
-        self.observer.step_ended(build_id, exit_code=outcome.exit_code)
         if build_id in self.reported or build_id in self._done:
             return  # its result was collected before the end of its step was noticed
         if outcome.exit_code == EXIT_OK:
@@ -165,24 +252,36 @@ class Controller:
             if not self.spool.has_result(build_id):
                 self._fail(outcome.task, code="srpm_import_failed", message=outcome.message)
             return
-        attempts = self.attempts[build_id] = self.attempts.get(build_id, 0) + 1
-        if attempts >= self.settings.executor.max_attempts:
-            code = "import_timeout_exceeded" if "timeout" in outcome.message else "srpm_import_failed"
-            self._fail(outcome.task, code=code, message=f"gave up after {attempts} attempts: {outcome.message}")
+        delay = self.settings.executor.retry_delay
+        if ended.attempt is None and (looks_like_storage_fault(outcome.message) or self.storage.probe()):
+            self.retry_at[build_id] = self.clock() + delay
+            log.warning(
+                "build %d failed because of the disk (%s); retrying in %.0f s without spending an attempt",
+                build_id,
+                outcome.message,
+                delay,
+                extra=task_fields(outcome.task, phase="retry"),
+            )
             return
-        delay = self.settings.executor.retry_delay * 2 ** (attempts - 1)
+        if ended.attempt is None:
+            ended.attempt = self.attempts.add(build_id)  # durable before it decides anything
+        if ended.attempt >= self.settings.executor.max_attempts:
+            code = "import_timeout_exceeded" if "timeout" in outcome.message else "srpm_import_failed"
+            message = f"gave up after {ended.attempt} attempts: {outcome.message}"
+            self._fail(outcome.task, code=code, message=message)
+            return
+        delay *= 2 ** (ended.attempt - 1)
         self.retry_at[build_id] = self.clock() + delay
         log.warning(
             "build %d failed transiently (%s); retry %d in %.0f s",
             build_id,
             outcome.message,
-            attempts + 1,
+            ended.attempt + 1,
             delay,
             extra=task_fields(outcome.task, phase="retry"),
         )
 
     def _fail(self, task: ImportTask, *, code: str, message: str) -> None:
-        log.error("build %d failed: %s", task.build_id, message, extra=task_fields(task, phase="report"))
         error = {"code": code, "message": message}
         self.spool.write_result(
             task.build_id, result={"build_id": task.build_id, "reponame": task.reponame, "error": error}
@@ -190,127 +289,216 @@ class Controller:
 
     def _collect_results(self) -> None:
         for build_id, result in self.spool.results():
-            report = report_for(result)
-            self.outbox.put(report)  # durable before the result goes away
-            self.observer.reported(report, package=result.get("reponame"))
+            if build_id not in self._done:
+                self._reported(report_for(result), package=result.get("reponame"))  # durable first
             task = self.queue.pop(build_id, None)
             if task is not None:
-                self.spool.remove_ticket(key=_ticket_key(task), build_id=build_id)
+                self.tickets.drop(key=ticket_key(task), build_id=build_id)
             elif result.get("reponame"):
-                self.spool.remove_ticket(key=naming.reponame_key(result["reponame"]), build_id=build_id)
+                self.tickets.drop(key=naming.reponame_key(result["reponame"]), build_id=build_id)
+            self.attempts.forget(build_id)
             self.spool.remove_result(build_id)
             self.awaiting.discard(build_id)
-            self.attempts.pop(build_id, None)
-            self.reported.add(build_id)
-            self._remember_done(build_id)
-            self.finished.append(Finished(build_id, report))
+            self.retry_at.pop(build_id, None)
 
-    def _remember_done(self, build_id: int) -> None:
+    def _reported(self, report: dict[str, Any], *, package: str | None) -> None:
+        """Put ``report`` in the outbox (OSError: nothing happened) and note it everywhere."""
+        build_id = int(report["build_id"])
+        self.delivery.put(report)
         self._done[build_id] = None
         if len(self._done) > 10_000:
             del self._done[next(iter(self._done))]
+        self.reported.add(build_id)
+        self.finished.append(Finished(build_id, report))
+        self.observer.reported(report, package=package)
+        extra = {"task_id": build_id, "package": package or report.get("reponame"), "phase": "report"}
+        line = finished_line(report, package=package)
+        if report.get("branch_commits"):
+            log.info("%s", line, extra=extra)
+        else:
+            log.warning("%s", line, extra=extra)
+
+    # --- polling ------------------------------------------------------------
 
     def _poll(self) -> None:
-        started = self.clock()
-        try:
-            tasks, rejected = self.source.fetch_queue()
-        except ImporterError as exc:
-            log.error("cannot fetch the importing queue: %s", exc)
-            return
-        finally:
-            frontend = self.settings.frontend
-            wait = max(frontend.poll_interval, frontend.poll_backoff * (self.clock() - started))
-            self._next_poll = started + wait
+        self.tickets.drop_stale()
+        self._take_polls()
+        if self.clock() >= self._next_poll and not self.lanes.poll.inflight():
+            self._next_poll = math.inf  # set when this poll ends
+            self.lanes.poll.submit("poll", self.source.fetch_queue)
+            self._take_polls()
+
+    def _take_polls(self) -> None:
+        for done in self.lanes.poll.finished():
+            if done.error is None:
+                self._next_poll = self._schedule.after_success(started=done.started, ended=done.ended)
+                self._poll_recovered()
+                tasks, rejected = done.value
+                self._apply_queue(tasks, rejected)
+            else:
+                self._next_poll = self._schedule.after_failure(ended=done.ended)
+                self._poll_failed(done)
+
+    def _poll_failed(self, done: Done) -> None:
+        error = done.error
+        assert error is not None
+        self.observer.frontend_error("poll", kind=error_kind(error))
+        reason = f"cannot fetch the importing queue: {error}"
+        wait = self._next_poll - done.ended
+        log.warning("%s; next poll in %.0f s", reason, wait, exc_info=not isinstance(error, ImporterError))
+        if reason != self._poll_problem:
+            self.observer.problem(FRONTEND, reason=reason)
+            self._poll_problem = reason
+
+    def _poll_recovered(self) -> None:
+        if self._poll_problem is not None:
+            log.info("the frontend answers polls again")
+            self._poll_problem = None
+            self.observer.problem(FRONTEND, reason=None)
+
+    def _apply_queue(self, tasks: list[ImportTask], rejected: list[MalformedTask]) -> None:
         listed = {t.build_id for t in tasks} | {r.build_id for r in rejected if r.build_id}
-        self._report_rejected(rejected)
+        self._note_malformed(rejected)
         for task in self.executor.running():
             # A build that left the queue was canceled, unless it left because we reported it.
             if task.build_id not in listed and task.build_id not in self._done:
-                log.info(
-                    "build %d left the queue (canceled); stopping its import",
-                    task.build_id,
-                    extra=task_fields(task, phase="cancel"),
-                )
-                self.executor.cancel(task.build_id)
-                self.observer.canceled(task.build_id)
+                self._cancel(task)
         self.reported &= listed  # the frontend forgets reported builds; so do we
         fresh = {t.build_id: t for t in tasks if t.build_id not in self.reported}
+        queue: dict[int, ImportTask] = {}
         for build_id, task in fresh.items():
-            if build_id not in self.queue:
-                self.spool.add_ticket(key=_ticket_key(task), build_id=build_id)
+            filed = "filed" if build_id in self.queue else self.tickets.file(task)
+            if filed == NAME_TOO_LONG:
+                self._reject(task.build_id, "owner, project and package names too long for a file name")
+            elif filed != REFUSED:  # refused: not queued; the next poll tries again
+                queue[build_id] = task
         for build_id, task in self.queue.items():
             if build_id not in fresh and build_id not in self.awaiting:
-                self.spool.remove_ticket(key=_ticket_key(task), build_id=build_id)
-        self.queue = fresh
-        self._ordered = prioritize(list(fresh.values()))
-        self.observer.polled(queued=fresh.keys())
+                self.tickets.drop(key=ticket_key(task), build_id=build_id)
+        self.queue = queue
+        self._ordered = prioritize(list(queue.values()))
+        self.observer.polled(queued=queue.keys())
         if not self._polled_once:
-            self._drop_stale_tickets()
+            self._sweep()
             self._polled_once = True
+
+    def _cancel(self, task: ImportTask) -> None:
+        log.info(
+            "build %d left the queue (canceled); stopping its import",
+            task.build_id,
+            extra=task_fields(task, phase="cancel"),
+        )
+        try:
+            self.executor.cancel(task.build_id)
+        except ImporterError as exc:  # the next poll tries again
+            log.warning("cannot stop the import of build %d: %s", task.build_id, exc)
+            return
+        self.observer.canceled(task.build_id)
+
+    def _note_malformed(self, rejected: list[MalformedTask]) -> None:
+        """Log each malformed record once (not at every poll), and report those with a build id."""
+        seen = {(exc.build_id, exc.message) for exc in rejected}
+        for build_id, message in sorted(seen - self._malformed_seen, key=str):
+            log.error("rejected task record (build %s): %s", build_id if build_id is not None else "unknown", message)
+        self._malformed_seen = seen
+        self._report_rejected(rejected)
+
+    def _reject(self, build_id: int, message: str) -> None:
+        log.error("rejected task record (build %d): %s", build_id, message)
+        self._report_rejected([MalformedTask(message, build_id=build_id)])
 
     def _report_rejected(self, rejected: list[MalformedTask]) -> None:
         for exc in rejected:
             if exc.build_id is None or exc.build_id in self.reported:
                 continue
             report = {"build_id": exc.build_id, "error": exc.code, "error_message": exc.message}
-            self.outbox.put(report)
-            self.observer.reported(report, package=None)
-            self.reported.add(exc.build_id)
-            self.finished.append(Finished(exc.build_id, {"build_id": exc.build_id, "error": exc.code}))
+            try:
+                self._reported(report, package=None)
+            except OSError as error:  # not reported yet: the next poll tries again
+                self.storage.failed(error, doing=f"writing the report of build {exc.build_id}")
 
-    def _drop_stale_tickets(self) -> None:
-        """Tickets left by an earlier run for builds that are gone would block their package."""
-        for key, build_id in list(self.spool.all_tickets()):
-            if build_id not in self.queue and build_id not in self.awaiting and not self.spool.has_result(build_id):
-                self.spool.remove_ticket(key=key, build_id=build_id)
+    def _sweep(self) -> None:
+        """After the first poll: drop what an earlier run left for builds that are gone."""
 
-    def _start_failed(self, task: ImportTask, *, error: ImporterError) -> None:
-        """Nothing started (the cluster refused, throttled or could not be reached, or the Job
-        template is broken): no attempt is spent, and dispatching pauses for 1 s, doubling
-        up to a minute while it keeps failing, so a broken cluster is not hammered."""
+        def live(build_id: int) -> bool:
+            return build_id in self.queue or build_id in self.awaiting or self.spool.has_result(build_id)
+
+        self.tickets.sweep(keep=live)
+        for build_id in self.attempts.builds():
+            if not live(build_id):
+                self.attempts.forget(build_id)
+
+    # --- dispatching --------------------------------------------------------
+
+    def _pause_dispatching(self, why: str, *, task: ImportTask) -> None:
+        """Nothing started (the cluster refused, throttled or could not be reached, the Job
+        template is broken, or the frontend could not confirm): no attempt is spent, and
+        dispatching pauses for 1 s, doubling up to a minute while it keeps failing, so a
+        broken cluster or frontend is not hammered."""
         self._start_failures += 1
-        pause = min(2.0 ** (self._start_failures - 1), 60.0)
+        pause = exponential(self._start_failures, first=1.0, cap=60.0)
         self._dispatch_after = self.clock() + pause
-        log.error(
-            "cannot start build %d: %s; dispatching again in %.0f s",
-            task.build_id,
-            error,
-            pause,
-            extra=task_fields(task, phase="dispatch"),
-        )
+        log.error("%s; dispatching again in %.0f s", why, pause, extra=task_fields(task, phase="dispatch"))
 
     def _dispatch(self) -> None:
+        self._take_confirmations()
         now = self.clock()
         running, limits = self.executor.running(), self.limits()
         self.observer.capacity(running=running, limit=limits.total)
-        if len(running) >= limits.total or now < self._dispatch_after:
+        if len(running) + len(self._confirming) >= limits.total or now < self._dispatch_after or self.storage.troubled:
             return  # no free slot, or starts are paused: skip walking a queue that may hold 100 000 tasks
-        held = self.reported | self.awaiting | {b for b, t in self.retry_at.items() if t > now}
+        held = self.reported | self.awaiting | set(self._confirming) | {b for b, t in self.retry_at.items() if t > now}
         ordered = [t for t in self._ordered if t.build_id in self.queue]
-        chosen = choose(queue=ordered, running=running, limits=limits, held=held, presorted=True)
+        busy = [*running, *self._confirming.values()]
+        chosen = choose(queue=ordered, running=busy, limits=limits, held=held, presorted=True)
         for task in chosen:
-            if self.settings.frontend.confirm_before_start:
-                try:
-                    current = self.source.confirm(task.build_id)
-                except MalformedTask as exc:
-                    self.queue.pop(task.build_id, None)
-                    self._report_rejected([exc])
-                    continue
-                except ImporterError as exc:
-                    log.error("cannot confirm build %d: %s", task.build_id, exc)
+            if not self.settings.frontend.confirm_before_start:
+                if not self._start(task):
                     return
-                if current is None:
-                    log.info("build %d is gone from the frontend; skipping it", task.build_id)
-                    self.queue.pop(task.build_id, None)
-                    self.spool.remove_ticket(key=_ticket_key(task), build_id=task.build_id)
-                    continue
-                task = current
-            self.retry_at.pop(task.build_id, None)
-            log.info("starting build %d (%s)", task.build_id, task.reponame, extra=task_fields(task, phase="dispatch"))
-            try:
-                self.executor.start(task)
-            except ImporterError as exc:
-                self._start_failed(task, error=exc)
-                return
-            self._start_failures = 0
-            self.observer.dispatched(task.build_id)
+            elif self.lanes.confirm.free() > 0:
+                self._confirming[task.build_id] = task
+                self.lanes.confirm.submit(task.build_id, functools.partial(self.source.confirm, task.build_id))
+        self._take_confirmations()
+
+    def _take_confirmations(self) -> None:
+        for done in self.lanes.confirm.finished():
+            assert isinstance(done.key, int)
+            self._confirmed(self._confirming.pop(done.key), done)
+
+    def _confirmed(self, task: ImportTask, done: Done) -> None:
+        build_id = task.build_id
+        if isinstance(done.error, MalformedTask):
+            self.queue.pop(build_id, None)
+            self._reject(build_id, done.error.message)
+            return
+        if done.error is not None:
+            self.observer.frontend_error("confirm", kind=error_kind(done.error))
+            self._pause_dispatching(f"cannot confirm build {build_id}: {done.error}", task=task)
+            return
+        current: ImportTask | None = done.value
+        if current is None:
+            log.info(
+                "build %d is gone from the frontend; skipping it", build_id, extra=task_fields(task, phase="dispatch")
+            )
+            self.queue.pop(build_id, None)
+            self.tickets.drop(key=ticket_key(task), build_id=build_id)
+            return
+        if build_id not in self.queue or build_id in self.reported or build_id in self.awaiting:
+            return  # canceled or finished while the frontend was asked
+        if self.clock() < self._dispatch_after or self.storage.troubled:
+            return  # starts are paused (a start failed, the disk refuses): it is picked again later
+        if len(self.executor.running()) >= self.limits().total:
+            return  # N went down meanwhile
+        self._start(current)
+
+    def _start(self, task: ImportTask) -> bool:
+        self.retry_at.pop(task.build_id, None)
+        log.info("starting build %d (%s)", task.build_id, task.reponame, extra=task_fields(task, phase="dispatch"))
+        try:
+            self.executor.start(task)
+        except (ImporterError, OSError) as exc:
+            self._pause_dispatching(f"cannot start build {task.build_id}: {exc}", task=task)
+            return False
+        self._start_failures = 0
+        self.observer.dispatched(task.build_id)
+        return True

@@ -125,6 +125,7 @@ def run_embedded(
                     break
                 executor.wait(0.02)
     finally:
+        controller.close()
         executor.shutdown()
         writer.stop()
         telemetry.stopped()

@@ -27,6 +27,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from ..core.backoff import request_timeouts
+
 __all__ = ["DeadlineSession", "RequestAborted", "RequestDeadline"]
 
 
@@ -178,11 +180,15 @@ class DeadlineSession:
         self._aborted = False
 
     def request(
-        self, method: str, url: str, *, timeout: tuple[float, float], total: float, **kwargs: Any
+        self, method: str, url: str, *, connect: float, read: float, total: float, **kwargs: Any
     ) -> requests.Response:
         """``requests.Session.request`` with the body read in full (no streaming), ending
-        within ``total`` seconds or raising :class:`RequestDeadline`."""
-        guard = _Guard(time.monotonic() + total)
+        within ``total`` seconds or raising :class:`RequestDeadline`; neither the connect
+        nor the read timeout outlasts ``total``."""
+        now = time.monotonic()
+        guard = _Guard(now + total)
+        timeout = request_timeouts(now=now, deadline=guard.deadline, connect=connect, read=read)
+        assert timeout is not None  # total > 0
         with self._lock:
             if self._aborted:
                 raise RequestAborted("stopping")

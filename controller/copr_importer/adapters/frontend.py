@@ -204,7 +204,7 @@ class CoprFrontend:
         fe = self.settings
         try:
             response = self.session.request(
-                method, url, timeout=(fe.connect_timeout, fe.read_timeout), total=fe.total_timeout, **kwargs
+                method, url, connect=fe.connect_timeout, read=fe.read_timeout, total=fe.total_timeout, **kwargs
             )
         except RequestAborted:
             raise FrontendUnavailable(f"{method} {url}: the importer is stopping", kind="connection") from None

@@ -29,9 +29,7 @@ processes and Kubernetes Jobs.  Each event also goes to an
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -40,22 +38,22 @@ from typing import Any, Protocol
 
 from .. import __version__
 from ..adapters.attempts import Attempts
-from ..adapters.frontend import error_kind
 from ..adapters.outbox import Outbox
 from ..adapters.spool import Spool
 from ..core import naming
-from ..core.admission import Limits, choose, prioritize
-from ..core.backoff import PollSchedule, exponential
-from ..core.observer import FRONTEND, Observer
+from ..core.admission import Limits, prioritize
+from ..core.observer import Observer
 from ..core.task import ImportTask, MalformedTask
 from ..errors import ImporterError
 from ..settings import Settings
 from .delivery import Delivery
+from .dispatcher import Dispatcher, Executor
 from .importstep import EXIT_BAD_INPUT, EXIT_OK
-from .lanes import Done, Lanes
+from .lanes import Lanes
 from .localexec import Outcome
 from .logformat import task_fields
-from .reports import finished_line, report_for
+from .polling import Poller
+from .reports import finished_line, report_for, stopped_line
 from .storagehealth import StorageHealth, looks_like_storage_fault
 from .tickets import NAME_TOO_LONG, REFUSED, Tickets, ticket_key
 
@@ -68,14 +66,6 @@ class TaskSource(Protocol):
     def fetch_queue(self) -> tuple[list[ImportTask], list[MalformedTask]]: ...
     def confirm(self, build_id: int) -> ImportTask | None: ...
     def deliver(self, report: dict[str, Any]) -> None: ...
-
-
-class Executor(Protocol):
-    def start(self, task: ImportTask) -> None: ...
-    def running(self) -> list[ImportTask]: ...
-    def poll(self) -> list[Outcome]: ...
-    def cancel(self, build_id: int) -> None: ...
-    def wait(self, timeout: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,14 +133,20 @@ class Controller:
         # their step's end (a Job's completion) may be seen later than the result.
         self._done: dict[int, None] = {}
         self._ended: deque[_Ended] = deque()
-        self._confirming: dict[int, ImportTask] = {}  # picked, waiting for get-import-task
-        self._schedule = PollSchedule(interval=fe.poll_interval, slowdown=fe.poll_backoff, retry_cap=fe.poll_retry_cap)
-        self._next_poll = 0.0
+        self.poller = Poller(
+            fetch=source.fetch_queue, lane=self.lanes.poll, observer=self.observer, settings=fe, clock=clock
+        )
         self._polled_once = False
-        self._poll_problem: str | None = None
-        self._malformed_seen: set[tuple[int | None, str]] = set()
-        self._start_failures = 0  # consecutive failures to start (or confirm) a task
-        self._dispatch_after = 0.0
+        confirm = source.confirm if fe.confirm_before_start else None
+        self.dispatcher = Dispatcher(
+            confirm=confirm,
+            executor=executor,
+            lane=self.lanes.confirm,
+            limits=self.limits,
+            observer=self.observer,
+            hooks=self,
+            clock=clock,
+        )
         self._announced = self._closed = False
 
     # --- the loop -----------------------------------------------------------
@@ -208,17 +204,8 @@ class Controller:
         if closer is not None:
             closer()
         self.lanes.close()
-        done = [f.report for f in self.finished]
-        imported = sum(1 for r in done if r.get("branch_commits"))
-        log.info(
-            "copr-importer stopped: %d builds reported in this run (%d imported, %d failed), %d reports unsent, "
-            "%d imports interrupted (they run again next time)",
-            len(done),
-            imported,
-            len(done) - imported,
-            self.delivery.unsent(),
-            len(self.executor.running()),
-        )
+        reports = [f.report for f in self.finished]
+        log.info("%s", stopped_line(reports, unsent=self.delivery.unsent(), running=len(self.executor.running())))
 
     def _announce(self) -> None:
         self._announced = True
@@ -322,43 +309,13 @@ class Controller:
 
     def _poll(self) -> None:
         self.tickets.drop_stale()
-        self._take_polls()
-        if self.clock() >= self._next_poll and not self.lanes.poll.inflight():
-            self._next_poll = math.inf  # set when this poll ends
-            self.lanes.poll.submit("poll", self.source.fetch_queue)
-            self._take_polls()
-
-    def _take_polls(self) -> None:
-        for done in self.lanes.poll.finished():
-            if done.error is None:
-                self._next_poll = self._schedule.after_success(started=done.started, ended=done.ended)
-                self._poll_recovered()
-                tasks, rejected = done.value
-                self._apply_queue(tasks, rejected)
-            else:
-                self._next_poll = self._schedule.after_failure(ended=done.ended)
-                self._poll_failed(done)
-
-    def _poll_failed(self, done: Done) -> None:
-        error = done.error
-        assert error is not None
-        self.observer.frontend_error("poll", kind=error_kind(error))
-        reason = f"cannot fetch the importing queue: {error}"
-        wait = self._next_poll - done.ended
-        log.warning("%s; next poll in %.0f s", reason, wait, exc_info=not isinstance(error, ImporterError))
-        if reason != self._poll_problem:
-            self.observer.problem(FRONTEND, reason=reason)
-            self._poll_problem = reason
-
-    def _poll_recovered(self) -> None:
-        if self._poll_problem is not None:
-            log.info("the frontend answers polls again")
-            self._poll_problem = None
-            self.observer.problem(FRONTEND, reason=None)
+        for tasks, rejected in self.poller.pump():
+            self._apply_queue(tasks, rejected)
 
     def _apply_queue(self, tasks: list[ImportTask], rejected: list[MalformedTask]) -> None:
         listed = {t.build_id for t in tasks} | {r.build_id for r in rejected if r.build_id}
-        self._note_malformed(rejected)
+        self.poller.note_malformed(rejected)
+        self._report_rejected(rejected)
         for task in self.executor.running():
             # A build that left the queue was canceled, unless it left because we reported it.
             if task.build_id not in listed and task.build_id not in self._done:
@@ -369,7 +326,7 @@ class Controller:
         for build_id, task in fresh.items():
             filed = "filed" if build_id in self.queue else self.tickets.file(task)
             if filed == NAME_TOO_LONG:
-                self._reject(task.build_id, "owner, project and package names too long for a file name")
+                self.reject(task.build_id, "owner, project and package names too long for a file name")
             elif filed != REFUSED:  # refused: not queued; the next poll tries again
                 queue[build_id] = task
         for build_id, task in self.queue.items():
@@ -395,15 +352,10 @@ class Controller:
             return
         self.observer.canceled(task.build_id)
 
-    def _note_malformed(self, rejected: list[MalformedTask]) -> None:
-        """Log each malformed record once (not at every poll), and report those with a build id."""
-        seen = {(exc.build_id, exc.message) for exc in rejected}
-        for build_id, message in sorted(seen - self._malformed_seen, key=str):
-            log.error("rejected task record (build %s): %s", build_id if build_id is not None else "unknown", message)
-        self._malformed_seen = seen
-        self._report_rejected(rejected)
-
-    def _reject(self, build_id: int, message: str) -> None:
+    def reject(self, build_id: int, message: str) -> None:
+        """``build_id``'s record is malformed (its names do not fit a file name, the confirmed record
+        is broken): report it so, once."""
+        self.queue.pop(build_id, None)
         log.error("rejected task record (build %d): %s", build_id, message)
         self._report_rejected([MalformedTask(message, build_id=build_id)])
 
@@ -428,77 +380,22 @@ class Controller:
             if not live(build_id):
                 self.attempts.forget(build_id)
 
-    # --- dispatching --------------------------------------------------------
-
-    def _pause_dispatching(self, why: str, *, task: ImportTask) -> None:
-        """Nothing started (the cluster refused, throttled or could not be reached, the Job
-        template is broken, or the frontend could not confirm): no attempt is spent, and
-        dispatching pauses for 1 s, doubling up to a minute while it keeps failing, so a
-        broken cluster or frontend is not hammered."""
-        self._start_failures += 1
-        pause = exponential(self._start_failures, first=1.0, cap=60.0)
-        self._dispatch_after = self.clock() + pause
-        log.error("%s; dispatching again in %.0f s", why, pause, extra=task_fields(task, phase="dispatch"))
+    # --- dispatching (app/dispatcher.py asks these) -------------------------
 
     def _dispatch(self) -> None:
-        self._take_confirmations()
+        self.dispatcher.dispatch(candidates=self._candidates, paused=self.storage.troubled)
+
+    def _candidates(self) -> tuple[list[ImportTask], set[int]]:
         now = self.clock()
-        running, limits = self.executor.running(), self.limits()
-        self.observer.capacity(running=running, limit=limits.total)
-        if len(running) + len(self._confirming) >= limits.total or now < self._dispatch_after or self.storage.troubled:
-            return  # no free slot, or starts are paused: skip walking a queue that may hold 100 000 tasks
-        held = self.reported | self.awaiting | set(self._confirming) | {b for b, t in self.retry_at.items() if t > now}
-        ordered = [t for t in self._ordered if t.build_id in self.queue]
-        busy = [*running, *self._confirming.values()]
-        chosen = choose(queue=ordered, running=busy, limits=limits, held=held, presorted=True)
-        for task in chosen:
-            if not self.settings.frontend.confirm_before_start:
-                if not self._start(task):
-                    return
-            elif self.lanes.confirm.free() > 0:
-                self._confirming[task.build_id] = task
-                self.lanes.confirm.submit(task.build_id, functools.partial(self.source.confirm, task.build_id))
-        self._take_confirmations()
+        held = self.reported | self.awaiting | {b for b, t in self.retry_at.items() if t > now}
+        return [t for t in self._ordered if t.build_id in self.queue], held
 
-    def _take_confirmations(self) -> None:
-        for done in self.lanes.confirm.finished():
-            assert isinstance(done.key, int)
-            self._confirmed(self._confirming.pop(done.key), done)
+    def wanted(self, build_id: int) -> bool:
+        return build_id in self.queue and build_id not in self.reported and build_id not in self.awaiting
 
-    def _confirmed(self, task: ImportTask, done: Done) -> None:
-        build_id = task.build_id
-        if isinstance(done.error, MalformedTask):
-            self.queue.pop(build_id, None)
-            self._reject(build_id, done.error.message)
-            return
-        if done.error is not None:
-            self.observer.frontend_error("confirm", kind=error_kind(done.error))
-            self._pause_dispatching(f"cannot confirm build {build_id}: {done.error}", task=task)
-            return
-        current: ImportTask | None = done.value
-        if current is None:
-            log.info(
-                "build %d is gone from the frontend; skipping it", build_id, extra=task_fields(task, phase="dispatch")
-            )
-            self.queue.pop(build_id, None)
-            self.tickets.drop(key=ticket_key(task), build_id=build_id)
-            return
-        if build_id not in self.queue or build_id in self.reported or build_id in self.awaiting:
-            return  # canceled or finished while the frontend was asked
-        if self.clock() < self._dispatch_after or self.storage.troubled:
-            return  # starts are paused (a start failed, the disk refuses): it is picked again later
-        if len(self.executor.running()) >= self.limits().total:
-            return  # N went down meanwhile
-        self._start(current)
+    def gone(self, task: ImportTask) -> None:
+        self.queue.pop(task.build_id, None)
+        self.tickets.drop(key=ticket_key(task), build_id=task.build_id)
 
-    def _start(self, task: ImportTask) -> bool:
+    def started(self, task: ImportTask) -> None:
         self.retry_at.pop(task.build_id, None)
-        log.info("starting build %d (%s)", task.build_id, task.reponame, extra=task_fields(task, phase="dispatch"))
-        try:
-            self.executor.start(task)
-        except (ImporterError, OSError) as exc:
-            self._pause_dispatching(f"cannot start build {task.build_id}: {exc}", task=task)
-            return False
-        self._start_failures = 0
-        self.observer.dispatched(task.build_id)
-        return True

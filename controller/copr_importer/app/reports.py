@@ -1,10 +1,11 @@
-"""A result as the frontend's report, and as the one log line an operator reads per build."""
+"""A result as the frontend's report, and as the log lines an operator reads: one per
+finished build, and one when the controller stops."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["finished_line", "report_for"]
+__all__ = ["finished_line", "report_for", "stopped_line"]
 
 
 def report_for(result: dict[str, Any]) -> dict[str, Any]:
@@ -36,3 +37,13 @@ def finished_line(report: dict[str, Any], *, package: str | None) -> str:
     if errors:
         line += "; failed branches: " + "; ".join(f"{b}: {e}" for b, e in sorted(errors.items()))
     return line
+
+
+def stopped_line(reports: list[dict[str, Any]], *, unsent: int, running: int) -> str:
+    """``copr-importer stopped: 12 builds reported in this run (11 imported, 1 failed), ...``."""
+    imported = sum(1 for r in reports if r.get("branch_commits"))
+    return (
+        f"copr-importer stopped: {len(reports)} builds reported in this run ({imported} imported, "
+        f"{len(reports) - imported} failed), {unsent} reports unsent, {running} imports interrupted "
+        "(they run again next time)"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from copr_importer.app.controller import Controller
 from copr_importer.app.lanes import Lanes
 from copr_importer.app.localexec import Outcome
 from copr_importer.core.admission import Limits
+from copr_importer.core.observer import Observer
 from copr_importer.core.task import ImportTask, MalformedTask
 from copr_importer.errors import TransientError
 from copr_importer.settings import Settings, from_mapping
@@ -72,7 +74,9 @@ class Executor:
         pass
 
 
-def make(tmp_path: Path, tasks: list[ImportTask], *, limit: list[int]) -> tuple[Controller, Source, Executor, Spool]:
+def make(
+    tmp_path: Path, tasks: list[ImportTask], *, limit: list[int], observer: Observer | None = None
+) -> tuple[Controller, Source, Executor, Spool]:
     settings: Settings = from_mapping(
         {
             "data_dir": str(tmp_path),
@@ -88,9 +92,19 @@ def make(tmp_path: Path, tasks: list[ImportTask], *, limit: list[int]) -> tuple[
         spool=spool,
         outbox=Outbox(tmp_path / "outbox"),
         limits=lambda: Limits(total=limit[0]),
+        observer=observer,
         lanes=Lanes.inline(),
     )
     return controller, source, executor, spool
+
+
+def gave_up(build_id: int, message: str) -> dict[str, object]:
+    """The report of a build whose two attempts failed transiently."""
+    return {
+        "build_id": build_id,
+        "error": "srpm_import_failed",
+        "error_message": f"gave up after 2 attempts: {message}",
+    }
 
 
 def test_limit_zero_holds_work_and_raising_it_starts_more(tmp_path: Path) -> None:
@@ -124,13 +138,7 @@ def test_transient_failures_are_retried_then_reported(tmp_path: Path) -> None:
     executor.finish(1, 75, "OSError: disk on fire")
     controller.tick()
     controller.tick()
-    assert source.reports == [
-        {
-            "build_id": 1,
-            "error": "srpm_import_failed",
-            "error_message": "gave up after 2 attempts: OSError: disk on fire",
-        }
-    ]
+    assert source.reports == [gave_up(1, "OSError: disk on fire")]
     assert spool.tickets("o%2Fp%2Ffoo") == [] and controller.idle()
 
 
@@ -279,13 +287,7 @@ def test_transient_failures_are_counted_on_disk_across_controllers(tmp_path: Pat
     executor.finish(1, 75, "worker died with exit code -9")
     second.tick()
     second.tick()
-    assert source.reports == [
-        {
-            "build_id": 1,
-            "error": "srpm_import_failed",
-            "error_message": "gave up after 2 attempts: worker died with exit code -9",
-        }
-    ]
+    assert source.reports == [gave_up(1, "worker died with exit code -9")]
     assert not (tmp_path / "attempts" / "1").exists()  # the count goes with the report
 
 
@@ -325,14 +327,20 @@ def test_a_confirmation_in_flight_holds_its_slot_and_blocks_nothing(tmp_path: Pa
         limits=lambda: Limits(total=1),
         lanes=Lanes(workers=4),
     )
-    for _ in range(20):  # each tick returns though the frontend has not answered
+
+    def ticked_until(done: Callable[[], bool]) -> Callable[[], bool]:
+        def check() -> bool:
+            controller.tick()  # it returns though the frontend has not answered
+            return done()
+
+        return check
+
+    wait_until(ticked_until(lambda: source.asked == [1]), timeout=30, what="build 1 to be confirmed")
+    for _ in range(20):
         controller.tick()
     assert source.asked == [1] and executor.started == []  # 1 holds the only slot; 2 waits
     source.answer.set()
-
-    def started() -> bool:
-        controller.tick()
-        return executor.started == [1]
+    started = ticked_until(lambda: executor.started == [1])
 
     wait_until(started, timeout=30, what="build 1 to start once confirmed")
     controller.close()

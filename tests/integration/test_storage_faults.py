@@ -16,14 +16,9 @@ from typing import Any
 
 import pytest
 
-from copr_importer.adapters.outbox import Outbox
-from copr_importer.adapters.spool import Spool
 from copr_importer.app.controller import Controller
-from copr_importer.app.lanes import Lanes
-from copr_importer.core.admission import Limits
 from copr_importer.core.observer import Observer
-from copr_importer.settings import from_mapping
-from tests.integration.test_controller_loop import Executor, Source, task
+from tests.integration.test_controller_loop import make, task
 from tests.support.controllerproc import ENV, get, running, scrape, server_of
 from tests.support.frontend_stub import FrontendStub
 from tests.support.pipeline import cli, frontend_config
@@ -99,23 +94,6 @@ class Problems(Observer):
             self.open[component] = reason
 
 
-def loop(data: Path, source: Source, executor: Executor, observer: Observer) -> tuple[Controller, Spool]:
-    """A controller with inline frontend calls on ``data``: ticks are deterministic."""
-    settings = from_mapping({"data_dir": str(data), "frontend": {"poll_interval": 0.0}})
-    spool = Spool(settings.spool_root)
-    controller = Controller(
-        settings=settings,
-        source=source,
-        executor=executor,
-        spool=spool,
-        outbox=Outbox(data / "outbox"),
-        limits=lambda: Limits(total=5),
-        observer=observer,
-        lanes=Lanes.inline(),
-    )
-    return controller, spool
-
-
 def recovered(controller: Controller, problems: Problems) -> Callable[[], bool]:
     def check() -> bool:
         controller.tick()
@@ -125,8 +103,8 @@ def recovered(controller: Controller, problems: Problems) -> Callable[[], bool]:
 
 
 def test_a_full_outbox_keeps_the_result_until_its_report_can_be_written(disks: Disks) -> None:
-    source, problems = Source([task(1)]), Problems()
-    controller, spool = loop(disks.data, source, Executor(), problems)
+    problems = Problems()
+    controller, source, _, spool = make(disks.data, [task(1)], limit=[5], observer=problems)
     controller.tick()  # polled, ticket filed, started
     spool.write_result(1, result={"build_id": 1, "reponame": "o/p/foo", "branch_commits": {"f43": "a" * 40}})
     filler = fill(disks.outbox)
@@ -143,8 +121,8 @@ def test_a_full_outbox_keeps_the_result_until_its_report_can_be_written(disks: D
 
 
 def test_a_read_only_spool_holds_new_tasks_back_until_their_tickets_can_be_filed(disks: Disks) -> None:
-    source, executor, problems = Source([]), Executor(), Problems()
-    controller, spool = loop(disks.data, source, executor, problems)
+    problems = Problems()
+    controller, source, executor, spool = make(disks.data, [], limit=[5], observer=problems)
     controller.tick()
     remount(disks.data, "ro")
     source.tasks[1] = task(1)

@@ -55,11 +55,15 @@ from .logformat import task_fields
 from .polling import Poller
 from .reports import finished_line, report_for, stopped_line
 from .storagehealth import StorageHealth, looks_like_storage_fault
-from .tickets import NAME_TOO_LONG, REFUSED, Tickets, ticket_key
+from .tickets import FILED, NAME_TOO_LONG, REFUSED, Tickets, ticket_key
 
 __all__ = ["Controller", "Executor", "Finished", "TaskSource"]
 
 log = logging.getLogger(__name__)
+
+# At a stop, reports in flight get this long to be answered: a report the frontend took
+# but whose answer was not seen would be sent again (byte-identical) at the next start.
+_DRAIN_SECONDS = 3.0
 
 
 class TaskSource(Protocol):
@@ -196,10 +200,12 @@ class Controller:
             self.executor.wait(0.02)
 
     def close(self) -> None:
-        """Interrupt frontend calls in flight (they are not waited for) and say goodbye."""
+        """Give the reports in flight a moment to be taken, interrupt every other frontend call
+        in flight (they are not waited for), and say goodbye."""
         if self._closed:
             return
         self._closed = True
+        self.delivery.drain(seconds=_DRAIN_SECONDS)
         closer = getattr(self.source, "close", None)
         if closer is not None:
             closer()
@@ -324,7 +330,7 @@ class Controller:
         fresh = {t.build_id: t for t in tasks if t.build_id not in self.reported}
         queue: dict[int, ImportTask] = {}
         for build_id, task in fresh.items():
-            filed = "filed" if build_id in self.queue else self.tickets.file(task)
+            filed = FILED if build_id in self.queue else self.tickets.file(task)
             if filed == NAME_TOO_LONG:
                 self.reject(task.build_id, "owner, project and package names too long for a file name")
             elif filed != REFUSED:  # refused: not queued; the next poll tries again

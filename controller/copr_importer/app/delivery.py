@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -94,6 +95,14 @@ class Delivery:
         if now >= self._next_stats:
             self._next_stats = now + _STATS_EVERY
             self.observer.unsent_reports(count=self.outbox.unsent(), oldest_age=self.outbox.oldest_age())
+
+    def drain(self, *, seconds: float) -> None:
+        """At a stop: wait up to ``seconds`` for the deliveries in flight to end and note them,
+        so that a report the frontend took is not sent again at the next start."""
+        end = time.monotonic() + seconds
+        while self.lane.inflight() and time.monotonic() < end:
+            time.sleep(0.02)
+            self._collect()
 
     def _collect(self) -> None:
         for done in self.lane.finished():

@@ -21,7 +21,7 @@ from ..core import naming
 from ..core.task import ImportTask
 from .storagehealth import StorageHealth
 
-__all__ = ["Tickets", "ticket_key"]
+__all__ = ["FILED", "NAME_TOO_LONG", "REFUSED", "Tickets", "ticket_key"]
 
 FILED, REFUSED, NAME_TOO_LONG = "filed", "refused", "name too long"
 

@@ -161,16 +161,19 @@ def test_outbox_keeps_undeliverable_reports(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox", clock=lambda: now[0])
     outbox.put({"build_id": 9, "error": "x", "error_message": "y"})
     outbox.put({"build_id": 3, "error": "x", "error_message": "z"})
-    assert outbox.due() == [3, 9] and outbox.unsent() == 2
+    assert outbox.unsent() == 2
+    assert outbox.take_due(1) == [3] and outbox.take_due(5) == [9]  # new ones by build id; each taken once
+    assert outbox.take_due(5) == []  # both in flight
     assert outbox.failed(9) == 2.0  # backing off: 2 s, doubling
-    assert outbox.due() == [3]
-    now[0] += 2
-    assert outbox.due() == [3, 9] and outbox.failed(9) == 4.0
     outbox.delivered(3)
-    assert outbox.pending() == [9] and not (tmp_path / "outbox" / "3.json").exists()
+    assert outbox.take_due(5) == [] and outbox.pending() == [9] and not (tmp_path / "outbox" / "3.json").exists()
+    now[0] += 2
+    assert outbox.take_due(5) == [9] and outbox.failed(9) == 4.0
+    outbox.hurry()  # e.g. the password works again: no more waiting
+    assert outbox.take_due(5) == [9]
     # A restarted controller finds the undelivered report, due at once.
     again = Outbox(tmp_path / "outbox", clock=lambda: now[0])
-    assert again.due() == [9] and again.read(9) == {"build_id": 9, "error": "x", "error_message": "y"}
+    assert again.take_due(5) == [9] and again.read(9) == {"build_id": 9, "error": "x", "error_message": "y"}
     age = again.oldest_age()
     assert age is not None and age >= 0
 

@@ -109,10 +109,7 @@ class Delivery:
             self._finished(done)
 
     def _send_due(self) -> None:
-        free = self.lane.free()
-        for build_id in self.outbox.due() if free > 0 else ():
-            if self.lane.busy(build_id):
-                continue
+        for build_id in self.outbox.take_due(self.lane.free()):
             try:
                 report = self.outbox.read(build_id)
             except (OSError, ValueError) as exc:
@@ -120,9 +117,6 @@ class Delivery:
                 log.error("cannot read the report of build %d: %s; trying again in %.0f s", build_id, exc, delay)
                 continue
             self.lane.submit(build_id, functools.partial(self.sink.deliver, report))
-            free -= 1
-            if free <= 0:
-                return
 
     def _finished(self, done: Done) -> None:
         if done.key == _CHECK:

@@ -55,6 +55,7 @@ def spool_request(spool: Spool, *, build_id: int, pkg: str, version: int, branch
         "files": [{"path": n, "executable": False} for n in files],
         "lookaside": [{"filename": entry.filename, "hashtype": "md5", "digest": entry.digest}],
         "sources": render_sources([entry], style="old"),
+        "commit_date": f"{1_700_000_000 + build_id} +0000",  # as the import step writes it
     }
     spool.hand_over(staging, build_id=build_id, request=request)
 

@@ -154,6 +154,22 @@ class GitSettings:
     durable: bool = True
     """Sync commits before publishing results, and results before dropping requests,
     so that even a power loss loses or doubles nothing.  Off only for scratch data."""
+    record_days: float = 7.0
+    """Days the writer keeps each applied build's result, to hand it back unchanged when
+    the build is handed over again.  A repeat comes from an import step that started
+    before the build was applied (a retried Job, a worker of a killed controller), so
+    within ``job.active_deadline_seconds`` or ``executor.task_timeout`` (3 h); a week
+    also covers a writer stopped over a long weekend with such a request waiting."""
+    record_builds: int = 1000
+    """At most this many results kept per package (the newest): bounds the record of a
+    package built very often; far above the builds one package gets in a week."""
+    backoff_cap: float = 30.0
+    """Longest wait between two tries after a storage error (disk full, read-only, I/O)
+    or a repository error: a freed disk is used again within half a minute, while a
+    lasting fault costs one try every 30 s."""
+    sweep_interval: float = 600.0
+    """Seconds between two sweeps of leftovers of killed processes (staging directories,
+    temporaries): a sweep lists a few directories, and leftovers only cost space."""
 
 
 @dataclass(frozen=True, slots=True)

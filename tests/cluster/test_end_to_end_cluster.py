@@ -32,19 +32,22 @@ CONTROLLER_IMAGE = "quay.io/copr-importer/controller:latest"
 JOB_IMAGE = "quay.io/copr-importer/job:latest"
 
 
-@pytest.fixture
-def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRuntime]:
+@contextmanager
+def running_node(
+    control_plane: ControlPlane, work: Path, *, env: dict[str, str] | None = None
+) -> Iterator[NodeRuntime]:
+    """The test node runtime as ``local-node-0``; ``env`` goes to every container it runs."""
     control_plane.kubectl("cordon", "kwok-node-0")  # every pod of this test must really run
     runtime = NodeRuntime(
         api=control_plane.api(),
         node="local-node-0",
-        work=tmp_path / "node",
+        work=work,
         images={
             CONTROLLER_IMAGE: [sys.executable, "-m", "copr_importer"],
             JOB_IMAGE: [sys.executable, "-m", "copr_importer", "import-step"],
         },
         apiserver_port=control_plane.apiserver_port,
-        env={"PYTHONPATH": str(REPO / "controller")},
+        env={"PYTHONPATH": str(REPO / "controller"), **(env or {})},
         keep=(REPO, Path(sys.prefix)),
     )
     runtime.start()
@@ -54,6 +57,12 @@ def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRunt
         runtime.stop()
         control_plane.kubectl("delete", "node", "local-node-0", "--wait=false")
         control_plane.kubectl("uncordon", "kwok-node-0")
+
+
+@pytest.fixture
+def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRuntime]:
+    with running_node(control_plane, tmp_path / "node") as runtime:
+        yield runtime
 
 
 def deployment_for(

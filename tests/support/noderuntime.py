@@ -15,7 +15,8 @@ It registers a Ready Node and, for every pod bound to it:
   reach the apiserver on loopback;
 * reports phase, container states, exit codes and termination messages as a
   kubelet would; restarts containers of ``restartPolicy: Always`` pods;
-* kills processes when the pod is deleted or its ``activeDeadlineSeconds`` pass.
+* kills processes when the pod is deleted (reporting them terminated and the pod
+  Failed before it goes, as a kubelet does) or its ``activeDeadlineSeconds`` pass.
 
 Limits (it is not a container runtime): images are not pulled; each image name
 maps to a local command (``images``); processes run as the test's user, so
@@ -170,7 +171,18 @@ class NodeRuntime:
 
     def _remove(self, uid: str, pod: Any) -> None:
         if uid in self.pods:
-            self._kill(self.pods.pop(uid))
+            state = self.pods.pop(uid)
+            self._kill(state)
+            if not state.done:
+                # The kubelet reports the stopped containers and a terminal phase before the
+                # pod goes: the job controller replaces a pod only once it is terminal (with a
+                # pod failure policy), and a finalizer holds the pod object until then.
+                for container in state.containers.values():
+                    if container.exit_code is None:
+                        code = container.process.returncode
+                        container.exit_code, container.finished = (code if code >= 0 else 128 - code), _now()
+                state.done = True
+                self._report(state)
         try:  # what the kubelet does once the containers are gone
             self.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0)
         except client.ApiException as exc:

@@ -13,13 +13,13 @@ from copr_importer.app.importstep import EXIT_OK, run_step
 from copr_importer.core.task import ImportTask
 from copr_importer.settings import Settings
 
-__all__ = ["cli", "frontend_config", "git", "import_now", "make_task"]
+__all__ = ["cli", "frontend_config", "git", "import_now", "make_task", "writer_pass"]
 
 
 def make_task(build_id: int, srpm: Path, *, pkg: str, branches: tuple[str, ...] = ("master",), **kw: Any) -> ImportTask:
     fields: dict[str, Any] = {"owner": "alice", "project": "demo", "sandbox": "alice/demo--alice", **kw}
     return ImportTask(
-        build_id, fields["owner"], fields["project"], pkg, tuple(sorted(branches)), str(srpm), fields["sandbox"]
+        build_id, fields["owner"], fields["project"], pkg, tuple(dict.fromkeys(branches)), str(srpm), fields["sandbox"]
     )
 
 
@@ -28,15 +28,20 @@ def import_now(settings: Settings, task: ImportTask) -> dict[str, Any]:
     spool = Spool(settings.spool_root)
     outcome = run_step(task, settings=settings, spool=spool)
     assert outcome.exit_code == EXIT_OK, outcome.message
+    writer_pass(settings, spool=spool)
+    result = dict(spool.results())[task.build_id]
+    spool.remove_result(task.build_id)
+    return result
+
+
+def writer_pass(settings: Settings, *, spool: Spool) -> None:
+    """Let a git-writer make one pass over the spool."""
     writer = GitWriter(settings=settings, spool=spool)
     writer.acquire()
     try:
         writer.step()
     finally:
         writer.close()
-    result = dict(spool.results())[task.build_id]
-    spool.remove_result(task.build_id)
-    return result
 
 
 def git(repo: Path, *args: str) -> str:

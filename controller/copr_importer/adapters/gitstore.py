@@ -189,12 +189,21 @@ class PackageRepo:
                 return self.read_blob(sha)
         return None
 
-    def commit(self, *, tree: str, parents: tuple[str, ...], message: str, author_date: str | None = None) -> str:
+    def commit(
+        self,
+        *,
+        tree: str,
+        parents: tuple[str, ...],
+        message: str,
+        author_date: str | None = None,
+        committer_date: str | None = None,
+    ) -> str:
+        """Store a commit; dates are ``"<epoch> <tz>"``, the clock when not given."""
         now = _now()
         who = (self.settings.user_name, self.settings.user_email)
         lines = [f"tree {tree}", *(f"parent {p}" for p in parents)]
         lines.append("author " + _signature(*who, author_date or now))
-        lines.append("committer " + _signature(*who, now))
+        lines.append("committer " + _signature(*who, committer_date or now))
         return self._store(b"commit", ("\n".join(lines) + "\n\n" + message.rstrip("\n") + "\n").encode())
 
     def read_commit(self, sha: str) -> Commit:

@@ -107,9 +107,10 @@ def _parse_fields(raw: dict[str, Any], build_id: int | None) -> ImportTask:
         owner=naming.check_component(raw["owner"], what="owner"),
         project=naming.check_component(raw["project"], what="project"),
         pkg_name=naming.check_component(raw["pkg_name"], what="pkg_name"),
-        # The frontend sends a set, so order is meaningless; sorting makes the
-        # choice of the branch that receives the import commit deterministic.
-        branches=tuple(sorted(set(branches))),
+        # The first branch, as the frontend sent it, receives the import commit and
+        # the others follow it (copr-dist-git iterates the list as given); a
+        # repeated name is dropped, keeping its first place.
+        branches=tuple(dict.fromkeys(branches)),
         srpm_url=raw["srpm_url"],
         sandbox=raw["sandbox"],
         background=raw["background"],

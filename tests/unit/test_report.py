@@ -42,6 +42,7 @@ def test_failures_caused_by_the_disk_are_recognised() -> None:
         "StorageError: cannot write the request: read-only file system",
         "OSError: [Errno 30] Read-only file system",
         "OSError: [Errno 5] Input/output error",
+        "storage refused a write of the import: no space left on device (/data/spool/incoming/5.x)",
     ):
         assert looks_like_storage_fault(message), message
     for message in ("worker died with exit code -9", "TypeError: bad header", "import_timeout_exceeded: killed"):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..adapters import atomicfile
 from ..adapters.spool import Spool
+from ..core import storagefault
 from ..core.observer import GIT_WRITER, STORAGE, Observer
 
 __all__ = ["StorageHealth", "looks_like_storage_fault"]
@@ -31,26 +32,28 @@ log = logging.getLogger(__name__)
 
 CANARY = ".write-check"
 _FAULT_MARKERS = (
-    "StorageError",
-    "[Errno 5]",  # EIO
-    "[Errno 28]",  # ENOSPC
-    "[Errno 30]",  # EROFS
-    "[Errno 122]",  # EDQUOT
-    "No space left on device",
-    "Read-only file system",
-    "Disk quota exceeded",
+    "storage refused",  # the import step's StorageError (core/storagefault.py)
+    "storageerror",
+    "[errno 5]",  # EIO
+    "[errno 28]",  # ENOSPC
+    "[errno 30]",  # EROFS
+    "[errno 122]",  # EDQUOT
+    "no space left on device",
+    "read-only file system",
+    "disk quota exceeded",
+    "input/output error",
 )
 
 
 def looks_like_storage_fault(message: str) -> bool:
     """True when a step's failure message says the disk refused (full, read-only, failing)."""
-    return any(marker in message for marker in _FAULT_MARKERS)
+    text = message.lower()
+    return any(marker in text for marker in _FAULT_MARKERS)
 
 
 def describe(exc: OSError, *, doing: str) -> str:
-    """``writing the report of build 7: No space left on device (/data/outbox/7.json)``."""
-    where = f" ({exc.filename})" if exc.filename else ""
-    return f"{doing}: {exc.strerror or exc}{where}"
+    """``writing the report of build 7: no space left on device (/data/outbox/7.json)``."""
+    return f"{doing}: {storagefault.describe(exc)}"
 
 
 class StorageHealth:

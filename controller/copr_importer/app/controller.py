@@ -72,6 +72,10 @@ class TaskSource(Protocol):
     def deliver(self, report: dict[str, Any]) -> None: ...
 
 
+def _nothing() -> None:
+    pass
+
+
 @dataclass(frozen=True, slots=True)
 class Finished:
     """A reported task, kept for status views and the CLI summary."""
@@ -111,7 +115,8 @@ class Controller:
         self.limits = limits or (lambda: Limits(total=ex.workers, per_owner=ex.per_owner, per_sandbox=ex.per_sandbox))
         self.clock = clock
         self.observer = observer or Observer()  # telemetry hooks; no-ops by default
-        self.lanes = lanes or Lanes(workers=fe.concurrency, clock=clock)
+        # An executor with ``wake()`` ends its wait between ticks when a frontend call finishes.
+        self.lanes = lanes or Lanes(workers=fe.concurrency, clock=clock, on_finish=getattr(executor, "wake", _nothing))
         self.attempts = Attempts(settings.data_dir / "attempts")
         self.storage = StorageHealth(
             observer=self.observer, folders=[outbox.folder, spool.root], spool=spool, clock=clock

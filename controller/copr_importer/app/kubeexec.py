@@ -263,6 +263,10 @@ class KubernetesExecutor:
         self._changed.wait(timeout)
         self._changed.clear()
 
+    def wake(self) -> None:
+        """End a :meth:`wait` now (a frontend call finished: the controller has work)."""
+        self._changed.set()
+
     # --- live configuration -------------------------------------------------
 
     def limits(self) -> Limits:

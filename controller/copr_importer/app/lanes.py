@@ -8,6 +8,10 @@ have lanes of their own, so a frontend that hangs on reports holds up neither
 dispatching nor polling.  Workers are daemon threads: a stopping controller interrupts
 the requests in flight (the client's ``close``) and does not wait for its lanes.
 
+A finished call also calls ``on_finish`` (from the worker's thread): the controller
+passes the executor's ``wake``, so that its wait for the next tick ends at once and
+a confirmed task starts without waiting out the tick's sleep.
+
 An inline lane (``threaded=False``) runs each call at once in the caller's thread and
 still hands its outcome out through :meth:`Lane.finished`: the same controller code,
 deterministic, for unit tests.
@@ -41,8 +45,16 @@ class Done:
 class Lane:
     """Up to ``workers`` calls at a time, each under a key that is unique while in flight."""
 
-    def __init__(self, name: str, *, workers: int, threaded: bool = True, clock: Callable[[], float]) -> None:
-        self.name = name
+    def __init__(
+        self,
+        name: str,
+        *,
+        workers: int,
+        threaded: bool = True,
+        clock: Callable[[], float],
+        on_finish: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.name, self.on_finish = name, on_finish
         self.workers = workers if threaded else _INLINE_WORKERS
         self._threaded, self._clock = threaded, clock
         self._inflight: set[Hashable] = set()  # touched by the controller's thread only
@@ -100,15 +112,24 @@ class Lane:
             error = exc
         with self._lock:
             self._finished.append(Done(key, value, error, started, self._clock()))
+        self.on_finish()
 
 
 class Lanes:
     """The controller's three lanes: one poll at a time, ``workers`` confirmations, ``workers`` reports."""
 
-    def __init__(self, *, workers: int, threaded: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
-        self.poll = Lane("poll", workers=1, threaded=threaded, clock=clock)
-        self.confirm = Lane("confirm", workers=workers, threaded=threaded, clock=clock)
-        self.report = Lane("report", workers=workers, threaded=threaded, clock=clock)
+    def __init__(
+        self,
+        *,
+        workers: int,
+        threaded: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        on_finish: Callable[[], None] = lambda: None,
+    ) -> None:
+        common: dict[str, Any] = {"threaded": threaded, "clock": clock, "on_finish": on_finish}
+        self.poll = Lane("poll", workers=1, **common)
+        self.confirm = Lane("confirm", workers=workers, **common)
+        self.report = Lane("report", workers=workers, **common)
 
     @classmethod
     def inline(cls, *, clock: Callable[[], float] = time.monotonic) -> Lanes:

@@ -70,10 +70,28 @@ class FrontendSettings:
     """Seconds to open a connection; a frontend that does not answer is retried."""
     read_timeout: float = 60.0
     """Seconds to wait for a response; the queue can be 100 000 records long."""
+    total_timeout: float = 120.0
+    """Wall-clock limit in seconds for one request, answer included: ``read_timeout``
+    bounds each read, so a server that sends a byte now and then would otherwise hold a
+    request for ever.  Twice the read timeout leaves a 100 000-record queue time to arrive."""
     max_attempts: int = 5
-    """Attempts per request on connection errors and 5xx before giving up for now."""
+    """Attempts per confirmation (``get-import-task``) on connection errors and 5xx before
+    giving up for now.  Polls and reports are tried once per turn: their own schedules
+    (``poll_retry_cap``, the outbox's backoff) are their retries."""
     backoff: float = 1.0
     """First retry delay in seconds, doubled per attempt (capped at 60 s)."""
+    poll_retry_cap: float = 30.0
+    """Longest wait in seconds between two polls while polls fail (1 s, doubling up to this):
+    a frontend that comes back is polled again within this time, yet a dead one is asked
+    only twice a minute."""
+    concurrency: int = 4
+    """Frontend requests in flight per kind: confirmations and reports each have this many
+    threads, and polls one, so that a frontend slow to answer one kind does not hold up
+    the others.  Four keep two-branch imports flowing at 25/s with 50 ms per request."""
+    credentials_check_interval: float = 300.0
+    """Seconds between checks of the password with an authenticated no-op (a report for
+    build 0, which copr answers ``{"updated": false}`` after checking the password); every
+    30 s while the password is rejected, so a fixed password file is noticed quickly."""
     confirm_before_start: bool = True
     """Re-fetch ``get-import-task/<id>`` before starting, as copr's worker does, so a
     build canceled since the last poll is not imported."""
@@ -435,6 +453,10 @@ BOUNDS: dict[str, Bound] = {
     "frontend.connect_timeout": Bound(0, low_open=True),
     "frontend.read_timeout": Bound(0, low_open=True),
     "frontend.max_attempts": Bound(1),
+    "frontend.total_timeout": Bound(0, low_open=True),
+    "frontend.poll_retry_cap": Bound(0, low_open=True),
+    "frontend.concurrency": Bound(1),
+    "frontend.credentials_check_interval": Bound(0, low_open=True),
     "download.request_timeout": Bound(0, low_open=True),
     "download.total_timeout": Bound(0, low_open=True),
     "download.max_bytes": Bound(1),

@@ -143,7 +143,7 @@ def importer_era(
     # Temporaries are made under the hidden .incoming/ directory, which stays, empty.
     assert not [p for p in host.lookaside.rglob(".*") if p.is_file()], "temporaries left in the lookaside"
     assert [p.name for p in host.lookaside.iterdir() if p.name.startswith(".")] == [".incoming"]
-    ours = {"spool", "outbox", "reports", "local-build-id", ".controller.lock"}
+    ours = {"spool", "outbox", "reports", "local-build-id", ".controller.lock", "attempts"}
     assert {p.name for p in host.state.iterdir()} <= ours
     return reports
 

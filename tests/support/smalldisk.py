@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -68,4 +69,11 @@ class SmallDisk:
         self.filler.unlink(missing_ok=True)
 
     def read_only(self, on: bool) -> None:
-        subprocess.run(["mount", "-o", f"remount,{'ro' if on else 'rw'}", str(self.mountpoint)], check=True)
+        """Remount read-only or read-write.  The kernel refuses a read-only remount while a
+        file is open for writing (a running importer's short-lived file): try a few times."""
+        command = ["mount", "-o", f"remount,{'ro' if on else 'rw'}", str(self.mountpoint)]
+        for _ in range(50):
+            if subprocess.run(command, capture_output=True).returncode == 0:
+                return
+            time.sleep(0.1)
+        subprocess.run(command, check=True)

@@ -191,6 +191,7 @@ def run_embedded(
                     break
                 executor.wait(0.02)
     finally:
+        controller.close()  # in-flight frontend calls end; reports being answered get a moment
         zygote.close(grace=settings.executor.stop_grace)
         counts.close()
         telemetry.stopped()

@@ -1,4 +1,5 @@
-"""``copr-importer status``: queue depth, active/N, throughput, ETA and recent failures.
+"""``copr-importer status``: queue depth, active/N, throughput, ETA, recent failures, and
+what is wrong (open problems with their reasons, unsent reports, frontend errors by kind).
 
 It reads a running controller's ``/status`` (``--url``, else the address in the
 settings' ``telemetry.listen``, from ``--config`` or the default file; in Kubernetes through

@@ -17,7 +17,7 @@ from ..errors import BadInputError
 from . import naming
 from .sourcespec import Source, parse_source, source_record
 
-__all__ = ["ImportTask", "MalformedTask", "parse_task"]
+__all__ = ["MAX_BUILD_ID", "ImportTask", "MalformedTask", "parse_task"]
 
 _FIELDS = ("build_id", "owner", "project", "branches", "pkg_name", "srpm_url", "sandbox", "background")
 
@@ -70,9 +70,15 @@ class ImportTask:
         return record
 
 
+# Copr's build ids are PostgreSQL ``integer`` serials (``Build.id = db.Column(db.Integer,
+# primary_key=True)``): 1 to 2**31 - 1.  Anything else cannot be a build, and an unbounded
+# one (10**300) would not even fit in a file name.
+MAX_BUILD_ID = 2**31 - 1
+
+
 def _build_id(raw: dict[str, Any]) -> int | None:
     value = raw.get("build_id")
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_BUILD_ID:
         return value
     return None
 
@@ -96,7 +102,9 @@ def _parse_fields(raw: dict[str, Any], build_id: int | None) -> ImportTask:
     if missing:
         raise MalformedTask(f"task record lacks {', '.join(missing)}", build_id=build_id)
     if build_id is None:
-        raise MalformedTask(f"build_id is not a positive integer: {raw['build_id']!r}", build_id=None)
+        raise MalformedTask(
+            f"build_id is not an integer from 1 to {MAX_BUILD_ID}: {raw['build_id']!r:.40}", build_id=None
+        )
     branches = raw["branches"]
     if not isinstance(branches, list) or not branches or not all(isinstance(b, str) for b in branches):
         raise MalformedTask(f"branches must be a non-empty list of strings: {branches!r:.200}", build_id=build_id)

@@ -25,7 +25,9 @@ from tests.support.srpms import binary_tarball
 
 pytestmark = pytest.mark.cluster
 
-HOLD = "hold-after-hand-over"  # in the data directory, the PVC mounted at /var/lib/copr-importer
+# In a directory import pods mount (they see spool/, lookaside/ and per-task-logs/ of the
+# data volume, not its root).
+HOLD = "per-task-logs/hold-after-hand-over"
 BUILD_LABEL = "copr-importer.fedorainfracloud.org/build-id"
 
 
@@ -59,6 +61,7 @@ def test_a_retried_job_neither_reapplies_nor_reports_other_hashes(
         return path.read_text() if path.exists() else ""
 
     with importer(control_plane, frontend, data, parallelism=2) as namespace:
+        (data / HOLD).parent.mkdir(parents=True, exist_ok=True)
         (data / HOLD).touch()  # before the frontend lists the build: every import pod holds
         frontend.task(1, srpm=srpms[1], pkg="foo", branches=["f43", "master"])
         # Build 1's pod has handed over and stands still; the writer applied the

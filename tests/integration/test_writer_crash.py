@@ -32,6 +32,7 @@ from copr_importer.core.task import ImportTask
 from copr_importer.settings import Settings
 from tests.support.pipeline import cli, git, make_task
 from tests.support.srpms import binary_tarball
+from tests.support.waiting import wait_until
 
 BRANCHES = ("el9", "epel10", "f42", "f43", "master")
 PACKAGES = ("alpha", "beta", "gamma")
@@ -177,13 +178,22 @@ def test_kill_from_outside_at_random_times(settings: Settings, spooled: Run) -> 
             break
         journal = spool.root / "writer.journal"
         before = journal.read_bytes() if journal.exists() else b""
+        pending = len(spool.request_ids())
         writer = _start_writer(settings)
         while writer.poll() is None and not _applying(spool, before) and spool.request_ids():
             time.sleep(0.0005)
         # A warm apply takes a few ms, the first one in a fresh process tens of ms:
-        # kill early most of the time, sometimes late enough for requests to complete.
+        # kill early most of the time; one time in five only once this writer has
+        # finished a request, so the run progresses however loaded the machine is.
         roll = rnd.random()
-        time.sleep(rnd.uniform(0, 0.01) if roll < 0.5 else rnd.uniform(0.01, 0.1) if roll < 0.8 else 0.4)
+        if roll < 0.8:
+            time.sleep(rnd.uniform(0, 0.01) if roll < 0.5 else rnd.uniform(0.01, 0.1))
+        else:
+            wait_until(
+                lambda pending=pending, writer=writer: len(spool.request_ids()) < pending or writer.poll() is not None,
+                timeout=300,
+                what="the writer to finish a request",
+            )
         if writer.poll() is None:
             os.kill(writer.pid, signal.SIGKILL)
             kills += 1

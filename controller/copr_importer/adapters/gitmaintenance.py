@@ -96,13 +96,19 @@ class RepoCounts:
 
 
 def counts(path: Path) -> RepoCounts:
-    """Count by listing the object and ref directories (no git process, no object read)."""
+    """Count by listing the object and ref directories (no git process, no object read).
+
+    Taken without the repository's lock, so a packing writer may remove a fan-out
+    directory between the two listings: a vanished one holds no loose object."""
     objects = path / "objects"
     loose = 0
     with os.scandir(objects) as fanout:
         for entry in fanout:
             if entry.name in _FANOUT and entry.is_dir():
-                loose += sum(1 for name in os.listdir(entry.path) if len(name) == 38)
+                try:
+                    loose += sum(1 for name in os.listdir(entry.path) if len(name) == 38)
+                except FileNotFoundError:
+                    continue
     try:
         packs = sum(1 for name in os.listdir(objects / "pack") if name.endswith(".pack"))
     except FileNotFoundError:

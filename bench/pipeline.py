@@ -1,9 +1,16 @@
 """Benchmark: generated small SRPMs through the embedded pipeline at several N.
 
-Prints imports per second and CPU seconds per import (controller, workers and
-git-writer together, from getrusage).  Figures, not assertions.
+Prints imports per second, CPU seconds per import (controller, zygote, workers
+and git-writer together, from getrusage) and the peak PSS of the whole process
+tree (the sum of ``/proc/<pid>/smaps_rollup`` over the benchmark process and
+its descendants, sampled every 50 ms).  Figures, not assertions.
 
     .venv/bin/python -m bench.pipeline --count 1000 --workers 1 2 4
+    .venv/bin/python -m bench.pipeline --count 1000 --workers 1 2 4 --tasks-per-worker 1 1000
+
+``--tasks-per-worker 1`` forks a fresh worker from the zygote for every task,
+which shows what the pool saves; without the option the settings' default is used
+(and the option is not needed to run this file against older code).
 """
 
 from __future__ import annotations
@@ -15,12 +22,14 @@ import os
 import resource
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from tests.support.srpms import binary_tarball, build_srpm
 
+from copr_importer.adapters.download import allow_local_files
 from copr_importer.adapters.localsource import LocalSource
 from copr_importer.app.embedded import run_embedded
 from copr_importer.settings import from_mapping
@@ -60,25 +69,82 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_once(srpms: list[Path], *, workers: int, branches: list[str]) -> dict[str, Any]:
+def _tree(root: int) -> list[int]:
+    """``root`` and its live descendants."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_bytes()
+            except OSError:
+                continue
+            parents.setdefault(int(stat[stat.rindex(b")") + 2 :].split()[1]), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += parents.get(pid, [])
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class PeakPss:
+    """Samples the PSS of this process's tree every 50 ms while inside; ``peak_mib`` afterwards."""
+
+    def __init__(self) -> None:
+        self.peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakPss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            total = sum(_pss_kib(pid) for pid in _tree(os.getpid()))
+            self.peak_mib = max(self.peak_mib, total / 1024)
+
+
+def run_once(
+    srpms: list[Path], *, workers: int, branches: list[str], tasks_per_worker: int | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=WORK_DIR) as tmp:
-        settings = from_mapping(
-            {"data_dir": tmp, "executor": {"workers": workers, "per_owner": None, "per_sandbox": None}}
-        )
+        executor: dict[str, Any] = {"workers": workers, "per_owner": None, "per_sandbox": None}
+        if tasks_per_worker is not None:
+            executor["tasks_per_worker"] = tasks_per_worker
+        settings = allow_local_files(from_mapping({"data_dir": tmp, "executor": executor}))
         records = [{"srpm_url": str(p), "sandbox": f"s{i}"} for i, p in enumerate(srpms)]
         defaults = {"owner": "bench", "project": "mass", "branches": branches, "background": False}
         source = LocalSource(data_dir=settings.data_dir, records=records, defaults=defaults)
         cpu0, wall0 = cpu_seconds(), time.perf_counter()
-        run_embedded(settings, source=source, until_idle=True)
+        with PeakPss() as pss:
+            run_embedded(settings, source=source, until_idle=True)
         wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
         ok = sum(1 for r in source.reports.values() if "branch_commits" in r)
     return {
         "workers": workers,
+        "tasks_per_worker": tasks_per_worker,
         "imports": len(srpms),
         "succeeded": ok,
         "wall_s": round(wall, 2),
         "imports_per_s": round(len(srpms) / wall, 1),
         "cpu_s_per_import": round(cpu / len(srpms), 4),
+        "peak_pss_mib": round(pss.peak_mib, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 1),  # of the whole machine, at the end: is it shared?
     }
 
 
@@ -87,12 +153,15 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--branches", nargs="+", default=["master"])
+    parser.add_argument("--tasks-per-worker", type=int, nargs="+", default=[None], help="K (default: the setting's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger().handlers[0].setLevel(logging.WARNING)  # per-task logs still get INFO
     srpms = generate(args.count)
-    for workers in args.workers:
-        print(json.dumps(run_once(srpms, workers=workers, branches=args.branches)), flush=True)
+    for tasks_per_worker in args.tasks_per_worker:
+        for workers in args.workers:
+            row = run_once(srpms, workers=workers, branches=args.branches, tasks_per_worker=tasks_per_worker)
+            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

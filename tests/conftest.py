@@ -7,6 +7,7 @@ and is marked ``integration``.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,9 +15,15 @@ from typing import Any
 
 import pytest
 
+from copr_importer.adapters.download import allow_local_files
 from copr_importer.settings import Settings, from_mapping
 from tests.support.frontend_stub import FrontendStub
 from tests.support.srpms import build_srpm
+
+# Commands started without --config read $COPR_IMPORTER_CONFIG, else the machine's
+# /etc/copr-importer/importer.toml: empty means "no file", so that no test (nor the
+# CLI it starts) reads a configuration this machine happens to have.
+os.environ["COPR_IMPORTER_CONFIG"] = ""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -30,7 +37,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(**sections: Any) -> Settings:
         data: dict[str, Any] = {"data_dir": str(tmp_path / "data")}
         data.update(sections)
-        return from_mapping(data)
+        # Tests hand SRPM paths to the import step, as a local run does.
+        return allow_local_files(from_mapping(data))
 
     return make
 

@@ -1,19 +1,30 @@
 """Typed settings, each with the reason for its default.
 
 Settings are frozen dataclasses built once at start-up from a TOML file (our
-format) or from copr-dist-git's ``[dist-git]`` INI file (drop-in), then from
-command-line overrides.  Live values that change while the controller runs,
-such as the parallelism N in Kubernetes, are separate objects, not settings.
+format) or from copr-dist-git's ``[dist-git]`` INI file (drop-in; copr-dist-git's
+defaults for what it does not set, see :mod:`.configuration.coprconf`), then from
+command-line overrides.  A TOML file may also start from copr's file
+(``copr_dist_git_conf = "/etc/copr/copr-dist-git.conf"``, and ``dist_git_conf``
+for dist-git.conf) and set anything on top.  Live values that change while the
+controller runs, such as the parallelism N in Kubernetes, are separate objects.
+
+Every value is checked against its field's type hint before anything starts
+(:mod:`.configuration.checks`): numbers are >= 0 unless :data:`BOUNDS` is
+stricter, ``*_bytes`` fields also take sizes such as ``"8GiB"``, and an unknown
+key is refused with the closest known name.  A new field needs nothing more
+than its type hint (and a :data:`BOUNDS` entry if 0 makes no sense).
 """
 
 from __future__ import annotations
 
-import configparser
-import tomllib
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from .configuration.checks import Bound, Origin, Schema, put_dotted
+from .configuration.coprconf import COPR_KEYS
+from .configuration.files import merged, read_settings_file
 from .errors import ConfigError
 
 __all__ = [
@@ -26,6 +37,7 @@ __all__ = [
     "LifecycleSettings",
     "LookasideSettings",
     "Settings",
+    "SourceSettings",
     "TelemetrySettings",
     "UnpackSettings",
     "load_settings",
@@ -58,10 +70,28 @@ class FrontendSettings:
     """Seconds to open a connection; a frontend that does not answer is retried."""
     read_timeout: float = 60.0
     """Seconds to wait for a response; the queue can be 100 000 records long."""
+    total_timeout: float = 120.0
+    """Wall-clock limit in seconds for one request, answer included: ``read_timeout``
+    bounds each read, so a server that sends a byte now and then would otherwise hold a
+    request for ever.  Twice the read timeout leaves a 100 000-record queue time to arrive."""
     max_attempts: int = 5
-    """Attempts per request on connection errors and 5xx before giving up for now."""
+    """Attempts per confirmation (``get-import-task``) on connection errors and 5xx before
+    giving up for now.  Polls and reports are tried once per turn: their own schedules
+    (``poll_retry_cap``, the outbox's backoff) are their retries."""
     backoff: float = 1.0
     """First retry delay in seconds, doubled per attempt (capped at 60 s)."""
+    poll_retry_cap: float = 30.0
+    """Longest wait in seconds between two polls while polls fail (1 s, doubling up to this):
+    a frontend that comes back is polled again within this time, yet a dead one is asked
+    only twice a minute."""
+    concurrency: int = 4
+    """Frontend requests in flight per kind: confirmations and reports each have this many
+    threads, and polls one, so that a frontend slow to answer one kind does not hold up
+    the others.  Four keep two-branch imports flowing at 25/s with 50 ms per request."""
+    credentials_check_interval: float = 300.0
+    """Seconds between checks of the password with an authenticated no-op (a report for
+    build 0, which copr answers ``{"updated": false}`` after checking the password); every
+    30 s while the password is rejected, so a fixed password file is noticed quickly."""
     confirm_before_start: bool = True
     """Re-fetch ``get-import-task/<id>`` before starting, as copr's worker does, so a
     build canceled since the last poll is not imported."""
@@ -91,6 +121,10 @@ class DownloadSettings:
     """Attempts on 5xx, 408 and network errors, as copr's SafeRequest."""
     backoff: float = 5.0
     """Delay before retry k is ``k * backoff`` seconds (copr: 5, 10, 15, 20)."""
+    local_files: bool = False
+    """Whether an SRPM URL may be a local path or ``file://``.  Only a local run (SRPM
+    paths on the command line, a local task file) turns it on, never a settings file,
+    so a frontend's task record cannot make the importer read local files."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +170,40 @@ class GitSettings:
     durable: bool = True
     """Sync commits before publishing results, and results before dropping requests,
     so that even a power loss loses or doubles nothing.  Off only for scratch data."""
+    record_days: float = 7.0
+    """Days the writer keeps each applied build's result, to hand it back unchanged when
+    the build is handed over again.  A repeat comes from an import step that started
+    before the build was applied (a retried Job, a worker of a killed controller), so
+    within ``job.active_deadline_seconds`` or ``executor.task_timeout`` (3 h); a week
+    also covers a writer stopped over a long weekend with such a request waiting."""
+    record_builds: int = 1000
+    """At most this many results kept per package (the newest): bounds the record of a
+    package built very often; far above the builds one package gets in a week."""
+    backoff_cap: float = 30.0
+    """Longest wait between two tries after a storage error (disk full, read-only, I/O)
+    or a repository error: a freed disk is used again within half a minute, while a
+    lasting fault costs one try every 30 s."""
+    sweep_interval: float = 600.0
+    """Seconds between two sweeps of leftovers of killed processes (staging directories,
+    temporaries): a sweep lists a few directories, and leftovers only cost space."""
+    busy_wait: float = 30.0
+    """Seconds the writer waits for a repository that ``maintain-repos`` is packing before
+    it calls the repository busy (a transient error, retried later): packing a
+    repository takes well under a second unless it is huge, and waiting briefly is
+    cheaper than a retry."""
+    pack_idle_loose_objects: int = 100
+    """At an idle moment the writer packs a repository it wrote this many objects into
+    since the last packing (git's ``maintenance.loose-objects.auto`` is 100): loose
+    objects cost an inode each and slow clones down."""
+    pack_busy_loose_objects: int = 1000
+    """Without an idle moment (a long mass rebuild), a repository is packed between two
+    requests once it took this many objects: the bound on its loose objects.  A
+    geometric repack of such a repository took 0.6-2.4 s on a heavily loaded 2-core
+    machine, so it is kept rare: every 200 or so builds of one package."""
+    prune_expire: str = "2.weeks.ago"
+    """``maintain-repos`` prunes unreachable loose objects older than this (git's
+    ``gc.pruneExpire``): anything younger may be an object a writer has just written
+    and not yet referenced."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,16 +224,40 @@ class ExecutorSettings:
     """Seconds before a transiently failed task may start again (doubled per attempt)."""
     task_timeout: float = 3 * 3600.0
     """Wall-clock limit per import; copr's legacy pool used 3 h."""
+    tasks_per_worker: int = 1000
+    """Imports one embedded worker process runs before it is replaced by a fresh fork of the
+    zygote, so that whatever a long-lived process accumulates (heap fragmentation, caches,
+    a leak in a library) stays bounded.  A replacement costs a fork and a few ms of
+    warming up, under 0.1 ms per import at 1000; a leak of 10 KiB per import stays
+    under 10 MiB per worker."""
+    worker_memory_limit: int | None = GiB
+    """Address space (``RLIMIT_AS``, bytes) of each embedded worker process; 0 or None: no limit.
+    An SRPM that makes its worker allocate without end (through a decoder's or a
+    library's blind spot that a crafted input finds) then fails that import
+    transiently, so it is retried and finally reported failed, instead of taking the
+    machine.  An idle worker maps about 45 MiB; the largest real needs are an rpm
+    header (rpm allows 256 MiB of header data, which the reader holds about three
+    times over while decoding it) and a payload's decompression window (at most
+    64 MiB: the reader refuses more).  1 GiB covers them with room, and copr's 10
+    workers at their limit still fit a 16 GiB host.  It counts mapped, not resident,
+    memory: compare it with the Job's 512 MiB memory limit only loosely."""
+    stop_grace: float = 5.0
+    """Seconds the embedded workers and git-writer get after SIGTERM before SIGKILL.  A
+    worker dies at once (its task runs again next time); the writer finishes its current
+    batch, which takes milliseconds, and a writer killed mid-batch recovers at its next
+    start.  Well within systemd's 90 s and Kubernetes' 30 s stop timeouts."""
 
 
 @dataclass(frozen=True, slots=True)
 class JobSettings:
     """The Job each import becomes in Kubernetes (the template's ``job`` variable)."""
 
-    image: str = "quay.io/copr-importer/job:latest"
-    """The job image (job-image/Dockerfile)."""
+    image: str = "quay.io/copr-importer/job:0.1.0"
+    """The job image (job-image/Dockerfile), tagged with the release it was built from.
+    In Kubernetes the settings ConfigMap's ``kubernetes.image_key`` overrides it live."""
     image_pull_policy: str = "IfNotPresent"
-    """kind loads images locally, so never force a pull."""
+    """Tags are versions, never moved: a node pulls each once (kind and the real
+    node tests load images locally and cannot pull at all)."""
     backoff_limit: int = 2
     """Pod retries for infrastructure failures; bad input fails the Job at once."""
     active_deadline_seconds: int = 3 * 3600
@@ -184,6 +276,9 @@ class JobSettings:
     memory_request: str = "128Mi"
     memory_limit: str = "512Mi"
     """Unpacking streams; memory does not grow with the SRPM's size."""
+    tmp_size_limit: str = "2Gi"
+    """Size of the Job's /tmp (an emptyDir), where SRPMs are built from sources: room
+    for a clone and an SRPM, and the disk limit of repository code (make_srpm, tito)."""
     data_claim: str = "copr-importer-data"
     """The PVC shared with the git-writer."""
     data_mount_path: str = "/var/lib/copr-importer"
@@ -203,6 +298,9 @@ class KubernetesSettings:
     limit_key: str = "parallelism"
     template_key: str = "job-template"
     """Optional key of the same ConfigMap that overrides the shipped Job template."""
+    image_key: str = "job-image"
+    """Optional key of the same ConfigMap that overrides ``job.image``: read live, and
+    an image reference kustomize rewrites, so an overlay swaps it with the other images."""
     watch_timeout: int = 60
     """Server-side watch timeout in seconds; the client gives up 10 s later."""
 
@@ -255,6 +353,42 @@ class TelemetrySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """Building SRPMs from PyPI, RubyGems and git (tasks with ``source_type``); see README."""
+
+    pypi_index_url: str = ""
+    """A PyPI-compatible simple index (PEP 503/691).  Empty: the index pip on this
+    machine is configured with (PIP_INDEX_URL, pip.conf, else pip's own default), so
+    a mirror set up for pip serves the importer too and no host is written here."""
+    rubygems_url: str = ""
+    """A RubyGems-compatible source (``/info/<gem>``, ``/gems/<file>``).  Empty: the
+    first of ``:sources:`` in gem's configuration (/etc/gemrc, ~/.gemrc)."""
+    work_dir: Path | None = None
+    """Where sources are unpacked and SRPMs built; None: the system's temporary
+    directory (in a Job, its size-limited emptyDir at /tmp)."""
+    command_timeout: float = 900.0
+    """Wall-clock seconds for one external command (git clone, make, tito, rpmbuild).
+    Copr gives a whole SRPM build an hour; 15 minutes per step leaves that room for
+    a clone, a checkout and a build, and stops a Makefile that never ends."""
+    output_limit: int = 64 * 1024
+    """Bytes of a command's output kept for the per-task log (its start and its
+    end); users read the log in a browser and the end is what explains a failure."""
+    max_file_bytes: int = 4 * GiB
+    """Largest file a command may write (RLIMIT_FSIZE): a generous SRPM, never a
+    runaway that fills the disk."""
+    memory_limit: int = 4 * GiB
+    """Address-space limit of each command (RLIMIT_AS) where no container limits
+    it; git and rpmbuild need far less, a runaway build gets an error, not the OOM killer."""
+    run_repository_code: bool = False
+    """Allow the ``make_srpm`` and ``tito`` methods, which execute code from the
+    repository.  Off for embedded runs, where that code would run as the importer's
+    user beside its data; the manifests turn it on for import Jobs, which run it
+    under restricted Pod Security with time, memory and disk limits."""
+    tito_command: str = "tito"
+    """The tito executable (``tito`` on PATH by default)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the importer needs, rooted at one data directory."""
 
@@ -270,6 +404,15 @@ class Settings:
     """cgit's include file listing the repositories, appended to by the git-writer;
     copr: cgit_cache_file.  The default, ``<data_dir>/cgit/repos.rc``, is where
     web/httpd.conf looks, so the web side needs no setting of its own."""
+    cgit_lock: Path | None = None
+    """A file flock()ed while appending to ``cgit_list``: copr's cgit_cache_lock_file,
+    which copr-dist-git-refresh-cgit holds while it rewrites the list, so that both
+    can run on one host.  None: no lock, the git-writer is the list's only writer."""
+    cgit_subdirs: Path | None = None
+    """copr's cgit_cache_list_file: the repositories (``owner/project/pkg.git``, one a
+    line) that copr's full cgit refresh merges with its own scan.  Each new stanza is
+    recorded there too, so a refresh that scanned before the repository existed keeps
+    it.  None: not written."""
     frontend: FrontendSettings = field(default_factory=FrontendSettings)
     download: DownloadSettings = field(default_factory=DownloadSettings)
     unpack: UnpackSettings = field(default_factory=UnpackSettings)
@@ -280,6 +423,7 @@ class Settings:
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    sources: SourceSettings = field(default_factory=SourceSettings)
 
     @property
     def git_root(self) -> Path:
@@ -304,125 +448,95 @@ class Settings:
         return self.data_dir / "spool"
 
 
-_SECTIONS = {
-    "frontend": FrontendSettings,
-    "download": DownloadSettings,
-    "unpack": UnpackSettings,
-    "lookaside": LookasideSettings,
-    "git": GitSettings,
-    "executor": ExecutorSettings,
-    "job": JobSettings,
-    "kubernetes": KubernetesSettings,
-    "lifecycle": LifecycleSettings,
-    "telemetry": TelemetrySettings,
+# Ranges stricter than "a number >= 0", which every numeric setting obeys.
+BOUNDS: dict[str, Bound] = {
+    "frontend.connect_timeout": Bound(0, low_open=True),
+    "frontend.read_timeout": Bound(0, low_open=True),
+    "frontend.max_attempts": Bound(1),
+    "frontend.total_timeout": Bound(0, low_open=True),
+    "frontend.poll_retry_cap": Bound(0, low_open=True),
+    "frontend.concurrency": Bound(1),
+    "frontend.credentials_check_interval": Bound(0, low_open=True),
+    "download.request_timeout": Bound(0, low_open=True),
+    "download.total_timeout": Bound(0, low_open=True),
+    "download.max_bytes": Bound(1),
+    "download.max_attempts": Bound(1),
+    "unpack.max_total_bytes": Bound(1),
+    "unpack.max_files": Bound(1),
+    "git.batch_size": Bound(1),
+    "executor.max_attempts": Bound(1),
+    "executor.task_timeout": Bound(0, low_open=True),
+    "executor.tasks_per_worker": Bound(1),
+    "job.active_deadline_seconds": Bound(1),
+    "job.bad_input_exit_code": Bound(1, high=255),
+    "kubernetes.watch_timeout": Bound(1),
+    "lifecycle.frontend_failures_before_giving_up": Bound(1),
+    "telemetry.live_after": Bound(0, low_open=True),
+    "telemetry.throughput_window": Bound(0, low_open=True),
+    "sources.command_timeout": Bound(0, low_open=True),
+    "sources.output_limit": Bound(1),
+    "sources.max_file_bytes": Bound(1),
+    "sources.memory_limit": Bound(1),
 }
-_PATH_KEYS = {"data_dir", "git_dir", "lookaside_dir", "per_task_log_dir", "cgit_list", "password_file"}
 
-# copr-dist-git's [dist-git] keys and where they land.
-_COPR_KEYS = {
-    "frontend_base_url": ("frontend", "base_url"),
-    "frontend_auth": ("frontend", "password"),
-    "sleep_time": ("frontend", "poll_interval"),
-    "per_task_log_dir": (None, "per_task_log_dir"),
-    "lookaside_location": (None, "lookaside_dir"),
-    "cgit_cache_file": (None, "cgit_list"),
-    "git_user_name": ("git", "user_name"),
-    "git_user_email": ("git", "user_email"),
-    "max_workers": ("executor", "workers"),
-}
+# Top-level TOML keys that are not settings but say where else to read them.
+COPR_CONF_KEY = "copr_dist_git_conf"
+DIST_GIT_CONF_KEY = "dist_git_conf"
+
+SCHEMA = Schema(
+    Settings,
+    bounds=BOUNDS,
+    aliases={copr: dotted for copr, (dotted, _) in COPR_KEYS.items()},
+    directives=(COPR_CONF_KEY, DIST_GIT_CONF_KEY),
+)
 
 
-def _coerce(cls: type, key: str, value: Any) -> Any:
-    known = {f.name: f for f in fields(cls)}
-    if key not in known:
-        raise ConfigError(f"unknown setting {cls.__name__}.{key}")
-    if key in _PATH_KEYS and value is not None:
-        return Path(value)
-    return value
+def from_mapping(
+    data: Mapping[str, Any], *, where: str = "settings", origins: Mapping[str, Origin] | None = None
+) -> Settings:
+    """Settings from a nested mapping shaped like the TOML file, every value checked."""
+    settings: Settings = SCHEMA.build(data, where=where, origins=origins)
+    if settings.download.local_files:
+        # Only a local run turns it on (adapters.download.allow_local_files), so that no
+        # settings file can make a frontend's records read local files.
+        raise ConfigError(f"{where}: download.local_files cannot be set in settings: a local run sets it")
+    return _cross_checked(settings, where=where)
 
 
-def _build(cls: type, values: dict[str, Any]) -> Any:
-    return cls(**{k: _coerce(cls, k, v) for k, v in values.items()})
+def validate(settings: Settings, *, where: str = "settings") -> Settings:
+    """Check every value of ``settings`` again (after programmatic changes) and the rules
+    that tie several together; a :class:`ConfigError` names the setting."""
+    SCHEMA.check(settings, where=where)
+    return _cross_checked(settings, where=where)
 
 
-def from_mapping(data: dict[str, Any]) -> Settings:
-    """Settings from a nested mapping shaped like the TOML file."""
-    top: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in _SECTIONS:
-            if not isinstance(value, dict):
-                raise ConfigError(f"[{key}] must be a table")
-            top[key] = _build(_SECTIONS[key], value)
-        else:
-            top[key] = _coerce(Settings, key, value)
-    try:
-        settings = Settings(**top)
-    except TypeError as exc:
-        raise ConfigError(str(exc)) from exc
-    return validate(settings)
-
-
-def _from_copr_ini(path: Path) -> dict[str, Any]:
-    parser = configparser.ConfigParser()
-    parser.read(path)
-    if not parser.has_section("dist-git"):
-        raise ConfigError(f"{path}: no [dist-git] section")
-    data: dict[str, Any] = {}
-    for key, raw in parser.items("dist-git"):
-        if key not in _COPR_KEYS:
-            continue  # redis_*, the other cgit_* and the legacy keys have no meaning here
-        section, name = _COPR_KEYS[key]
-        value: Any = int(raw) if name in {"workers"} else float(raw) if name == "poll_interval" else raw
-        (data.setdefault(section, {}) if section else data)[name] = value
-    return data
+def _cross_checked(settings: Settings, *, where: str) -> Settings:
+    src = settings.sources
+    for name, url in (("pypi_index_url", src.pypi_index_url), ("rubygems_url", src.rubygems_url)):
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: sources.{name} = {url!r}: expected an http(s) URL")
+    if settings.lookaside.sources_style == "old" and settings.lookaside.hashtype != "md5":
+        # Old-format lines carry no hash type and every client reads them as md5.
+        raise ConfigError(f'{where}: lookaside.sources_style "old" requires lookaside.hashtype "md5"')
+    return settings
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Read ``path`` (``.toml``, or copr's ``.conf``/``.ini``) and apply overrides.
 
-    Overrides use dotted names for sections: ``{"executor.workers": 2}``.
+    Overrides use dotted names for sections: ``{"executor.workers": 2}``; None means
+    "not given".  Every value is checked before anything uses it.
     """
     data: dict[str, Any] = {}
+    origins: dict[str, Origin] = {}
     if path is not None:
-        try:
-            if path.suffix == ".toml":
-                data = tomllib.loads(path.read_text())
-            else:
-                data = _from_copr_ini(path)
-        except (OSError, tomllib.TOMLDecodeError, configparser.Error, ValueError) as exc:
-            raise ConfigError(f"cannot read settings {path}: {exc}") from exc
+        data, origins = read_settings_file(path, copr_key=COPR_CONF_KEY, dist_git_key=DIST_GIT_CONF_KEY)
+    given: dict[str, Any] = {}
     for dotted, value in overrides.items():
-        if value is None:
-            continue
-        section, _, name = dotted.rpartition(".")
-        (data.setdefault(section, {}) if section else data)[name] = value
-    return from_mapping(data)
+        if value is not None:
+            put_dotted(given, dotted, value)
+            origins[dotted] = Origin("command line", dotted)
+    return from_mapping(merged(data, given), where=str(path) if path else "settings", origins=origins)
 
 
-def validate(settings: Settings) -> Settings:
-    """Reject values that cannot work, with the setting's name in the message."""
-    ex = settings.executor
-    if ex.workers < 0:
-        raise ConfigError("executor.workers must be >= 0")
-    if settings.git.batch_size < 1:
-        raise ConfigError("git.batch_size must be >= 1")
-    if ex.max_attempts < 1 or settings.download.max_attempts < 1:
-        raise ConfigError("max_attempts must be >= 1")
-    life = settings.lifecycle
-    if min(life.log_max_age_days, life.gc_safety_age_days, life.prune_guard_days) < 0:
-        raise ConfigError("lifecycle ages must be >= 0 days")
-    if life.frontend_failures_before_giving_up < 1:
-        raise ConfigError("lifecycle.frontend_failures_before_giving_up must be >= 1")
-    if settings.lookaside.hashtype not in ("md5", "sha512"):
-        raise ConfigError("lookaside.hashtype must be md5 or sha512")
-    if settings.lookaside.sources_style not in ("old", "bsd"):
-        raise ConfigError("lookaside.sources_style must be old or bsd")
-    if settings.lookaside.sources_style == "old" and settings.lookaside.hashtype != "md5":
-        # Old-format lines carry no hash type and every client reads them as md5.
-        raise ConfigError("sources_style 'old' requires hashtype 'md5'")
-    if settings.telemetry.live_after <= 0 or settings.telemetry.throughput_window <= 0:
-        raise ConfigError("telemetry.live_after and telemetry.throughput_window must be > 0")
-    return settings
-
-
-__all__ += ["from_mapping", "validate", "replace"]
+__all__ += ["BOUNDS", "SCHEMA", "from_mapping", "validate", "replace"]

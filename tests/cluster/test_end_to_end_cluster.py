@@ -22,29 +22,32 @@ from tests.cluster.conftest import REPO, ControlPlane
 from tests.support.craft import CraftFile, evil_srpm
 from tests.support.frontend_stub import FrontendStub
 from tests.support.noderuntime import NodeRuntime
-from tests.support.pipeline import git
+from tests.support.pipeline import assert_reported_and_committed_once, git
 from tests.support.srpms import binary_tarball
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
 
-CONTROLLER_IMAGE = "quay.io/copr-importer/controller:latest"
-JOB_IMAGE = "quay.io/copr-importer/job:latest"
+CONTROLLER_IMAGE = "quay.io/copr-importer/controller:0.1.0"
+JOB_IMAGE = "quay.io/copr-importer/job:0.1.0"
 
 
-@pytest.fixture
-def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRuntime]:
+@contextmanager
+def running_node(
+    control_plane: ControlPlane, work: Path, *, env: dict[str, str] | None = None
+) -> Iterator[NodeRuntime]:
+    """The test node runtime as ``local-node-0``; ``env`` goes to every container it runs."""
     control_plane.kubectl("cordon", "kwok-node-0")  # every pod of this test must really run
     runtime = NodeRuntime(
         api=control_plane.api(),
         node="local-node-0",
-        work=tmp_path / "node",
+        work=work,
         images={
             CONTROLLER_IMAGE: [sys.executable, "-m", "copr_importer"],
             JOB_IMAGE: [sys.executable, "-m", "copr_importer", "import-step"],
         },
         apiserver_port=control_plane.apiserver_port,
-        env={"PYTHONPATH": str(REPO / "controller")},
+        env={"PYTHONPATH": str(REPO / "controller"), **(env or {})},
         keep=(REPO, Path(sys.prefix)),
     )
     runtime.start()
@@ -56,8 +59,14 @@ def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRunt
         control_plane.kubectl("uncordon", "kwok-node-0")
 
 
+@pytest.fixture
+def local_node(control_plane: ControlPlane, tmp_path: Path) -> Iterator[NodeRuntime]:
+    with running_node(control_plane, tmp_path / "node") as runtime:
+        yield runtime
+
+
 def deployment_for(
-    plane: ControlPlane, namespace: str, *, data: Path, frontend: FrontendStub, parallelism: int
+    plane: ControlPlane, namespace: str, *, data: Path, frontend: FrontendStub, parallelism: int, extra: str = ""
 ) -> list[dict[str, Any]]:
     """manifests/ as kustomize builds it, moved to ``namespace`` and pointed at the stub."""
     built = plane.kubectl("kustomize", str(REPO / "manifests"))
@@ -73,7 +82,7 @@ def deployment_for(
         f'[frontend]\nbase_url = "{frontend.url}"\npassword_file = "/run/secrets/copr-importer/password"\n'
         "poll_interval = 0.5\n"
         f'[kubernetes]\nnamespace = "{namespace}"\n'
-        f'[job]\nimage = "{JOB_IMAGE}"\n'
+        f'[job]\nimage = "{JOB_IMAGE}"\n' + extra
     )
     for doc in docs:
         meta = doc["metadata"]
@@ -150,11 +159,13 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 @contextmanager
-def importer(plane: ControlPlane, frontend: FrontendStub, data: Path, *, parallelism: int) -> Iterator[str]:
-    """Deploy manifests/ into a fresh namespace; remove it afterwards."""
+def importer(
+    plane: ControlPlane, frontend: FrontendStub, data: Path, *, parallelism: int, extra: str = ""
+) -> Iterator[str]:
+    """Deploy manifests/ into a fresh namespace (``extra``: more lines of importer.toml); remove it afterwards."""
     namespace = f"e2e-{uuid.uuid4().hex[:6]}"
     data.mkdir()
-    docs = deployment_for(plane, namespace, data=data, frontend=frontend, parallelism=parallelism)
+    docs = deployment_for(plane, namespace, data=data, frontend=frontend, parallelism=parallelism, extra=extra)
     plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
     try:
         yield namespace
@@ -259,14 +270,4 @@ def test_killing_the_controller_mid_run_loses_and_doubles_nothing(
             what="every build to be reported",
             runtime=local_node,
         )
-    by_build: dict[int, list[dict[str, Any]]] = {}
-    for report in frontend.reports:
-        by_build.setdefault(report["build_id"], []).append(report)
-    for build_id, reports in by_build.items():
-        assert all(r == reports[0] for r in reports), f"build {build_id} reported differently: {reports}"
-        assert "branch_commits" in reports[0], reports[0]
-    for pkg in set(builds.values()):
-        count = sum(1 for p in builds.values() if p == pkg)
-        repo = data / f"git/alice/demo/{pkg}.git"
-        assert git(repo, "rev-list", "--count", "f43") == str(1 + count)  # no import committed twice
-        assert git(repo, "rev-list", "--all", "--count") == str(1 + count)
+    assert_reported_and_committed_once(frontend.reports, builds=builds, git_root=data / "git")

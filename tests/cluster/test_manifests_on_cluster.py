@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -99,20 +100,26 @@ def test_the_pods_are_admitted_under_restricted(applied: ControlPlane, component
     assert_admitted(applied, selector=selector, events="reason=FailedCreate", what=component)
 
 
-def test_the_kind_variant_binds_its_claim_to_the_node_directory(control_plane: ControlPlane) -> None:
-    docs = [d for d in yaml.safe_load_all(control_plane.kubectl("kustomize", str(REPO / "scripts/kind"))) if d]
+def test_the_single_node_overlay_binds_its_claim_to_the_node_directory(control_plane: ControlPlane) -> None:
+    built = control_plane.kubectl("kustomize", str(REPO / "overlays/single-node"))
+    docs = [d for d in yaml.safe_load_all(built) if d]
     (pv,) = [d for d in docs if d["kind"] == "PersistentVolume"]
     (pvc,) = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
     assert pvc["spec"]["volumeName"] == pv["metadata"]["name"]
+    assert pvc["spec"]["storageClassName"] == pv["spec"]["storageClassName"] == ""
     assert pv["spec"]["claimRef"] == {"namespace": pvc["metadata"]["namespace"], "name": pvc["metadata"]["name"]}
     assert pv["spec"]["capacity"]["storage"] == pvc["spec"]["resources"]["requests"]["storage"]
-    assert pvc["spec"]["accessModes"] == pv["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert pvc["spec"]["accessModes"] == pv["spec"]["accessModes"]
+    # Every image, the ConfigMap's job-image included, is the locally built one.
+    images = re.findall(r"(?:image|job-image): (\S+)", built)
+    assert images and all(i.startswith("localhost/copr-importer/") for i in images), images
+    # kind-up: the node directory the kind node maps from the host.
     mounts = yaml.safe_load((REPO / "kind-config.yaml").read_text())["nodes"][0]["extraMounts"]
     assert pv["spec"]["hostPath"]["path"] in {m["containerPath"] for m in mounts}
 
 
 def test_the_lifecycle_cronjobs_pods_are_admitted_under_restricted(applied: ControlPlane) -> None:
-    names = ("expire-logs", "gc-lookaside", "prune-projects")
+    names = ("expire-logs", "gc-lookaside", "prune-projects", "maintain-repos")
     for name in names:
         applied.kubectl("create", "job", f"check-{name}", f"--from=cronjob/copr-importer-{name}", "-n", "copr-importer")
     for name in names:

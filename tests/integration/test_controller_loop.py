@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from copr_importer.adapters.outbox import Outbox
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.controller import Controller
+from copr_importer.app.lanes import Lanes
 from copr_importer.app.localexec import Outcome
 from copr_importer.core.admission import Limits
+from copr_importer.core.observer import Observer
 from copr_importer.core.task import ImportTask, MalformedTask
 from copr_importer.errors import TransientError
 from copr_importer.settings import Settings, from_mapping
+from tests.support.waiting import wait_until
 
 
 def task(build_id: int, pkg: str = "foo") -> ImportTask:
@@ -31,7 +36,11 @@ class Source:
     def confirm(self, build_id: int) -> ImportTask | None:
         return None if build_id in self.gone else self.tasks.get(build_id)
 
+    refuse_reports = False
+
     def deliver(self, report: dict[str, Any]) -> None:
+        if self.refuse_reports:
+            raise TransientError("the frontend is down")
         self.reports.append(report)
         self.tasks.pop(report["build_id"], None)
 
@@ -65,7 +74,9 @@ class Executor:
         pass
 
 
-def make(tmp_path: Path, tasks: list[ImportTask], *, limit: list[int]) -> tuple[Controller, Source, Executor, Spool]:
+def make(
+    tmp_path: Path, tasks: list[ImportTask], *, limit: list[int], observer: Observer | None = None
+) -> tuple[Controller, Source, Executor, Spool]:
     settings: Settings = from_mapping(
         {
             "data_dir": str(tmp_path),
@@ -81,8 +92,19 @@ def make(tmp_path: Path, tasks: list[ImportTask], *, limit: list[int]) -> tuple[
         spool=spool,
         outbox=Outbox(tmp_path / "outbox"),
         limits=lambda: Limits(total=limit[0]),
+        observer=observer,
+        lanes=Lanes.inline(),
     )
     return controller, source, executor, spool
+
+
+def gave_up(build_id: int, message: str) -> dict[str, object]:
+    """The report of a build whose two attempts failed transiently."""
+    return {
+        "build_id": build_id,
+        "error": "srpm_import_failed",
+        "error_message": f"gave up after 2 attempts: {message}",
+    }
 
 
 def test_limit_zero_holds_work_and_raising_it_starts_more(tmp_path: Path) -> None:
@@ -116,13 +138,7 @@ def test_transient_failures_are_retried_then_reported(tmp_path: Path) -> None:
     executor.finish(1, 75, "OSError: disk on fire")
     controller.tick()
     controller.tick()
-    assert source.reports == [
-        {
-            "build_id": 1,
-            "error": "srpm_import_failed",
-            "error_message": "gave up after 2 attempts: OSError: disk on fire",
-        }
-    ]
+    assert source.reports == [gave_up(1, "OSError: disk on fire")]
     assert spool.tickets("o%2Fp%2Ffoo") == [] and controller.idle()
 
 
@@ -193,6 +209,7 @@ def polls_in(tmp_path: Path, *, cost: float, seconds: float) -> int:
         outbox=Outbox(tmp_path / "outbox"),
         limits=lambda: Limits(total=0),
         clock=lambda: now[0],
+        lanes=Lanes.inline(clock=lambda: now[0]),
     )
     while now[0] < seconds:
         controller.tick()
@@ -233,6 +250,7 @@ def test_a_refused_start_pauses_dispatching_and_spends_no_attempt(tmp_path: Path
         outbox=Outbox(tmp_path / "outbox"),
         limits=lambda: Limits(total=5),
         clock=lambda: now[0],
+        lanes=Lanes.inline(clock=lambda: now[0]),
     )
     controller.tick()  # refused: pause 1 s
     controller.tick()
@@ -245,4 +263,84 @@ def test_a_refused_start_pauses_dispatching_and_spends_no_attempt(tmp_path: Path
     now[0] = 3.0
     controller.tick()
     assert executor.started == [1, 2]
-    assert controller.attempts == {}  # a refusal is not a failed import
+    assert controller.attempts.builds() == []  # a refusal is not a failed import
+
+
+def test_a_report_waiting_in_the_outbox_is_not_imported_again_after_a_restart(tmp_path: Path) -> None:
+    # The frontend took no report before the restart and still lists the build as importing.
+    Outbox(tmp_path / "outbox").put({"build_id": 1, "error": "x", "error_message": "y"})
+    controller, source, executor, _ = make(tmp_path, [task(1)], limit=[5])
+    source.refuse_reports = True
+    controller.tick()
+    controller.tick()
+    assert executor.started == []
+
+
+def test_transient_failures_are_counted_on_disk_across_controllers(tmp_path: Path) -> None:
+    first, _, executor, _ = make(tmp_path, [task(1)], limit=[5])
+    first.tick()
+    executor.finish(1, 75, "worker died with exit code -9")  # e.g. OOM-killed by its SRPM
+    first.tick()
+    assert (tmp_path / "attempts" / "1").read_text() == "1\n"
+    second, source, executor, _ = make(tmp_path, [task(1)], limit=[5])  # a restart: counts survive
+    second.tick()
+    executor.finish(1, 75, "worker died with exit code -9")
+    second.tick()
+    second.tick()
+    assert source.reports == [gave_up(1, "worker died with exit code -9")]
+    assert not (tmp_path / "attempts" / "1").exists()  # the count goes with the report
+
+
+def test_a_run_that_failed_because_of_the_disk_spends_no_attempt(tmp_path: Path) -> None:
+    controller, source, executor, _ = make(tmp_path, [task(1)], limit=[5])
+    for _ in range(3):
+        controller.tick()
+        executor.finish(1, 75, "OSError: [Errno 28] No space left on device: '/data/spool/incoming/1.x'")
+        controller.tick()
+    assert executor.started == [1, 1, 1, 1] and source.reports == []
+    assert controller.attempts.builds() == []
+
+
+class SlowConfirm(Source):
+    """A frontend that answers get-import-task only when told to."""
+
+    def __init__(self, tasks: list[ImportTask]) -> None:
+        super().__init__(tasks)
+        self.answer = threading.Event()
+        self.asked: list[int] = []
+
+    def confirm(self, build_id: int) -> ImportTask | None:
+        self.asked.append(build_id)
+        self.answer.wait(60)
+        return super().confirm(build_id)
+
+
+def test_a_confirmation_in_flight_holds_its_slot_and_blocks_nothing(tmp_path: Path) -> None:
+    settings = from_mapping({"data_dir": str(tmp_path), "frontend": {"poll_interval": 0.0}})
+    source, executor = SlowConfirm([task(1), task(2, "bar")]), Executor()
+    controller = Controller(
+        settings=settings,
+        source=source,
+        executor=executor,
+        spool=Spool(settings.spool_root),
+        outbox=Outbox(tmp_path / "outbox"),
+        limits=lambda: Limits(total=1),
+        lanes=Lanes(workers=4),
+    )
+
+    def ticked_until(done: Callable[[], bool]) -> Callable[[], bool]:
+        def check() -> bool:
+            controller.tick()  # it returns though the frontend has not answered
+            return done()
+
+        return check
+
+    wait_until(ticked_until(lambda: source.asked == [1]), timeout=30, what="build 1 to be confirmed")
+    for _ in range(20):
+        controller.tick()
+    assert source.asked == [1] and executor.started == []  # 1 holds the only slot; 2 waits
+    source.answer.set()
+    started = ticked_until(lambda: executor.started == [1])
+
+    wait_until(started, timeout=30, what="build 1 to start once confirmed")
+    controller.close()

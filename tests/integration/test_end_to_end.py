@@ -135,7 +135,9 @@ def test_local_run_reports_a_bad_srpm_and_fails(tmp_path: Path) -> None:
     assert "FAILED (srpm_query_failed): not an RPM file" in done.stdout
 
 
-def test_the_import_step_runs_where_there_is_no_git(srpm_factory: Callable[..., Path], tmp_path: Path) -> None:
+def test_the_import_step_runs_where_there_is_no_git(
+    srpm_factory: Callable[..., Path], tmp_path: Path, frontend: FrontendStub
+) -> None:
     # The job image has no git executable; GitPython must not stop the CLI from starting.
     srpm = srpm_factory(name="nogit", sources={"nogit.tar.gz": binary_tarball(name="nogit", version="1.0")})
     task = {
@@ -144,7 +146,7 @@ def test_the_import_step_runs_where_there_is_no_git(srpm_factory: Callable[..., 
         "project": "demo",
         "branches": ["f43"],
         "pkg_name": "nogit",
-        "srpm_url": str(srpm),
+        "srpm_url": frontend.add_srpm(srpm),  # a Job reads no local files
         "sandbox": "alice/demo--alice",
         "background": False,
     }

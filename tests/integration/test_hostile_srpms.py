@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,37 @@ def test_name_mismatch(settings: Settings, srpm_factory: Callable[..., Path]) ->
 def test_missing_download_is_permanent(settings: Settings, tmp_path: Path) -> None:
     code, result, _log = _run(settings, tmp_path / "missing.src.rpm")
     assert code == EXIT_BAD_INPUT and "srpm_download_failed" in str(result["error"])
+
+
+@pytest.mark.parametrize(
+    "member, reason",
+    [
+        (CraftFile("n" * 250 + ".tar.gz", b"x"), "longer than"),
+        (CraftFile(".gitmodules", b"[submodule]\n"), "reserved by git"),
+        (CraftFile(".git", b"gitdir: /etc\n"), "reserved by git"),
+    ],
+)
+def test_names_that_fail_later_are_refused_first(
+    settings: Settings, tmp_path: Path, member: CraftFile, reason: str
+) -> None:
+    srpm = tmp_path / "evil-1.0-1.src.rpm"
+    srpm.write_bytes(craft_rpm(name="evil", files=[SPEC, member]))
+    code, result, log = _run(settings, srpm)
+    assert code == EXIT_BAD_INPUT and reason in str(result["error"]) and reason in log
+
+
+def test_an_uncompressed_payload_imports(settings: Settings, srpm_factory: Callable[..., Path]) -> None:
+    srpm = srpm_factory(name="plain", sources={"data.bin": bytes(range(256)) * 8}, payload="w.ufdio")
+    outcome = run_step(_task(str(srpm), "plain"), settings=settings, spool=Spool(settings.spool_root))
+    assert outcome.exit_code == 0, outcome.message
+
+
+def test_a_frontend_task_cannot_name_a_local_file(make_settings: Callable[..., Settings], tmp_path: Path) -> None:
+    settings = make_settings()
+    frontend_mode = replace(settings, download=replace(settings.download, local_files=False))
+    for url in ("/etc/passwd", "file:///dev/zero"):
+        code, result, log = _run(frontend_mode, Path(url))
+        assert (
+            code == EXIT_BAD_INPUT and "only http and https" in str(result["error"]) and "srpm_download_failed" in log
+        )
+        Spool(settings.spool_root).remove_result(41)

@@ -182,14 +182,15 @@ def test_expire_logs_removes_old_task_logs_only(settings: Settings, srpm_factory
     age(notes, 400)
     size = old.stat().st_size
 
-    dry = run_cli("expire-logs", "--data-dir", str(settings.data_dir), "--dry-run")
-    assert removed_paths(dry) == {str(old)} and old.is_file()
+    for dry_run in ((), ("--dry-run",)):  # the default, as for the other two commands
+        dry = run_cli("expire-logs", "--data-dir", str(settings.data_dir), *dry_run)
+        assert removed_paths(dry) == {str(old)} and old.is_file()
 
-    done = run_cli("expire-logs", "--data-dir", str(settings.data_dir))
+    done = run_cli("expire-logs", "--data-dir", str(settings.data_dir), "--apply")
     assert removed_paths(done) == {str(old)} and done["freed_bytes"] == size
     assert not old.exists() and young.is_file() and notes.is_file()
 
-    shorter = run_cli("expire-logs", "--data-dir", str(settings.data_dir), "--max-age-days", "0")
+    shorter = run_cli("expire-logs", "--data-dir", str(settings.data_dir), "--max-age-days", "0", "--apply")
     assert removed_paths(shorter) == {str(young)} and notes.is_file()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import subprocess
-import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.httpserver import serving_http
 from tests.support.pipeline import cli
 from tests.support.waiting import wait_until
 
@@ -36,14 +36,8 @@ def log_dir(tmp_path: Path) -> Path:
 def served(log_dir: Path) -> Iterator[str]:
     """The log directory served by a real HTTP server on 127.0.0.1, as ``/per-task-logs/``."""
     handler = functools.partial(_Quiet, directory=str(log_dir.parent))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/per-task-logs/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_http(handler) as url:
+        yield f"{url}/per-task-logs/"
 
 
 def logs(*args: str) -> subprocess.CompletedProcess[bytes]:

@@ -6,10 +6,12 @@ import hashlib
 import json
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from copr_importer.core.sources import parse_sources
 from copr_importer.settings import Settings
+from tests.support.frontend_stub import FrontendStub
 from tests.support.pipeline import cli, git, import_now, make_task
 from tests.support.srpms import binary_tarball
 
@@ -41,9 +43,14 @@ def test_corrupt_existing_file_is_replaced(settings: Settings, srpm_factory: Cal
     assert [p.name for p in path.parent.iterdir()] == ["foo-1.tar.gz"]  # no temporary files left
 
 
-def test_import_step_command_is_what_a_job_runs(settings: Settings, srpm_factory: Callable[..., Path]) -> None:
+def test_import_step_command_is_what_a_job_runs(
+    settings: Settings, srpm_factory: Callable[..., Path], frontend: FrontendStub
+) -> None:
+    # A Job reads no local files: the SRPMs come over HTTP, as from a frontend.
     good = make_task(7, srpm_factory(name="foo", sources={"foo-1.tar.gz": TAR}), pkg="foo")
+    good = replace(good, srpm_url=frontend.add_srpm(Path(good.srpm_url)))
     bad = make_task(8, srpm_factory(name="bar"), pkg="foo")
+    bad = replace(bad, srpm_url=frontend.add_srpm(Path(bad.srpm_url)))
     command = cli("import-step", "--data-dir", str(settings.data_dir))
     ok = subprocess.run([*command, "--task-json", json.dumps(good.to_record())], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr

@@ -12,70 +12,23 @@ import select
 import signal
 import socket
 import subprocess
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from copr_importer import __version__
+from copr_importer.adapters.download import allow_local_files
 from copr_importer.adapters.opsserver import OpsServer
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.importstep import EXIT_OK, run_step
 from copr_importer.app.telemetry import ControllerTelemetry
 from copr_importer.settings import TelemetrySettings, from_mapping
+from tests.support.controllerproc import ENV, get, log_lines, running, scrape, served_url
 from tests.support.craft import CraftFile, evil_srpm
 from tests.support.frontend_stub import FrontendStub
 from tests.support.pipeline import cli, frontend_config, make_task
 from tests.support.srpms import binary_tarball
 from tests.support.waiting import wait_until
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "controller")}
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def scrape(base: str) -> Samples:
-    status, body = get(base + "/metrics")
-    assert status == 200
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(body)
-        for s in family.samples
-    }
-
-
-def log_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def served_url(log: Path) -> str | None:
-    for line in log_lines(log) if log.exists() else []:
-        if "url" in line:
-            return str(line["url"])
-    return None
-
-
-@contextmanager
-def running(command: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def test_metrics_health_status_and_logs_of_an_embedded_run(
@@ -187,7 +140,7 @@ def test_status_without_a_controller_fails_clearly(tmp_path: Path) -> None:
 
 
 def test_the_git_writer_serves_its_own_metrics(srpm_factory: Callable[..., Path], tmp_path: Path) -> None:
-    settings = from_mapping({"data_dir": str(tmp_path / "data")})
+    settings = allow_local_files(from_mapping({"data_dir": str(tmp_path / "data")}))
     spool = Spool(settings.spool_root)
     srpm = srpm_factory(name="baz")
     outcome = run_step(make_task(11, srpm, pkg="baz", branches=("f43",)), settings=settings, spool=spool)

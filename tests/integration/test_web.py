@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from copr_importer.adapters.cgitlist import read_listed
+from copr_importer.adapters.download import allow_local_files
 from copr_importer.settings import Settings, from_mapping
 from tests.support.pipeline import git, import_now, make_task
 from tests.support.srpms import binary_tarball
@@ -72,7 +73,7 @@ def make_site(srpm_factory: Callable[..., Path]) -> Iterator[Callable[..., Site]
 
         def make(layout: str = "copr") -> Site:
             root = stack.enter_context(public_dir())
-            settings = from_mapping({"data_dir": str(root / "data"), "lookaside": LAYOUTS[layout]})
+            settings = allow_local_files(from_mapping({"data_dir": str(root / "data"), "lookaside": LAYOUTS[layout]}))
             site = Site(settings=settings, srpm_factory=srpm_factory)
             site.import_package("hello")
             site.import_package("world", branches=("f43",))

@@ -19,8 +19,19 @@ REPO = Path(__file__).resolve().parents[2]
 KCM_CONTROLLERS = (
     "job-controller,ttl-after-finished-controller,garbage-collector-controller,namespace-controller,"
     "serviceaccount-controller,pod-garbage-collector-controller,root-ca-certificate-publisher-controller,"
-    "persistentvolume-binder-controller,deployment-controller,replicaset-controller"
+    "persistentvolume-binder-controller,deployment-controller,replicaset-controller,"
+    # A claim in use keeps a finalizer until these remove it: without them, deleting
+    # a namespace with a bound claim never finishes.
+    "persistentvolumeclaim-protection-controller,persistentvolume-protection-controller"
 )
+
+
+def env_file_value(path: Path, name: str) -> str:
+    """``NAME``'s value in a file of ``export NAME=value`` lines (what the scripts write)."""
+    for line in path.read_text().splitlines():
+        if line.startswith(f"export {name}="):
+            return line.split("=", 1)[1]
+    raise RuntimeError(f"{name} not in {path}")
 
 
 @dataclass
@@ -31,10 +42,7 @@ class ControlPlane:
 
     def env_value(self, name: str) -> str:
         """A value from the ``env`` file scripts/control-plane writes."""
-        for line in (self.state / "env").read_text().splitlines():
-            if line.startswith(f"export {name}="):
-                return line.split("=", 1)[1]
-        raise RuntimeError(f"{name} not in the control plane's env file")
+        return env_file_value(self.state / "env", name)
 
     @property
     def apiserver_port(self) -> int:
@@ -75,8 +83,9 @@ metadata:
 """
 
 
-def start_control_plane(*, apiserver_args: Sequence[str] = ()) -> ControlPlane:
-    """Build (or find cached) binaries and start a plane with kwok and a fake node.
+def start_control_plane(*, apiserver_args: Sequence[str] = (), kwok: bool = True) -> ControlPlane:
+    """Build (or find cached) binaries and start a plane with kwok and a fake node
+    (``kwok=False``: neither, for a real node).
 
     ``apiserver_args`` are extra kube-apiserver flags (e.g. to turn a watch cache off)."""
     build = subprocess.run([str(REPO / "scripts/build-control-plane")], capture_output=True, text=True)
@@ -87,7 +96,7 @@ def start_control_plane(*, apiserver_args: Sequence[str] = ()) -> ControlPlane:
     start = subprocess.run(
         [str(REPO / "scripts/control-plane"), "start", str(state)],
         env={
-            **_env(bin_dir),
+            **_env(bin_dir, kwok=kwok),
             "APISERVER_EXTRA_ARGS": " ".join([os.environ.get("APISERVER_EXTRA_ARGS", ""), *apiserver_args]),
         },
         capture_output=True,
@@ -97,7 +106,8 @@ def start_control_plane(*, apiserver_args: Sequence[str] = ()) -> ControlPlane:
     if start.returncode != 0:
         stop_control_plane(plane)
         raise RuntimeError(f"control plane did not start:\n{start.stderr[-3000:]}")
-    plane.kubectl("apply", "-f", "-", stdin=FAKE_NODE)
+    if kwok:
+        plane.kubectl("apply", "-f", "-", stdin=FAKE_NODE)
     return plane
 
 
@@ -123,11 +133,11 @@ def stop_control_plane(plane: ControlPlane) -> None:
         shutil.rmtree(plane.state, ignore_errors=True)
 
 
-def _env(bin_dir: Path) -> dict[str, str]:
+def _env(bin_dir: Path, *, kwok: bool = True) -> dict[str, str]:
     return {
         **os.environ,
         "CONTROL_PLANE_BIN": str(bin_dir),
-        "CONTROL_PLANE_KWOK": "1",
+        "CONTROL_PLANE_KWOK": "1" if kwok else "0",
         "KCM_CONTROLLERS": KCM_CONTROLLERS,
     }
 

@@ -7,15 +7,16 @@ It registers a Ready Node and, for every pod bound to it:
   volumes (the service-account token comes from the TokenRequest API, the CA from
   the ``kube-root-ca.crt`` ConfigMap);
 * runs each container (native sidecars first) as a process in a private mount
-  namespace (``unshare --mount``) where the volumes are bind-mounted at their
-  mount paths and ``/dev/termination-log`` is a per-container file; with the
+  namespace (``unshare --mount``) where the volumes (or their ``subPath``) are
+  bind-mounted at their mount paths and ``/dev/termination-log`` is a per-container file; with the
   container's env (value, configMapKeyRef, secretKeyRef, fieldRef; ``status.podIP``
   is 127.0.0.1), ``$(VAR)`` references in command and args expanded from it as the
   kubelet does, its working directory, and ``KUBERNETES_SERVICE_HOST=127.0.0.1`` so in-cluster clients
   reach the apiserver on loopback;
 * reports phase, container states, exit codes and termination messages as a
   kubelet would; restarts containers of ``restartPolicy: Always`` pods;
-* kills processes when the pod is deleted or its ``activeDeadlineSeconds`` pass.
+* kills processes when the pod is deleted (reporting them terminated and the pod
+  Failed before it goes, as a kubelet does) or its ``activeDeadlineSeconds`` pass.
 
 Limits (it is not a container runtime): images are not pulled; each image name
 maps to a local command (``images``); processes run as the test's user, so
@@ -170,7 +171,18 @@ class NodeRuntime:
 
     def _remove(self, uid: str, pod: Any) -> None:
         if uid in self.pods:
-            self._kill(self.pods.pop(uid))
+            state = self.pods.pop(uid)
+            self._kill(state)
+            if not state.done:
+                # The kubelet reports the stopped containers and a terminal phase before the
+                # pod goes: the job controller replaces a pod only once it is terminal (with a
+                # pod failure policy), and a finalizer holds the pod object until then.
+                for container in state.containers.values():
+                    if container.exit_code is None:
+                        code = container.process.returncode
+                        container.exit_code, container.finished = (code if code >= 0 else 128 - code), _now()
+                state.done = True
+                self._report(state)
         try:  # what the kubelet does once the containers are gone
             self.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0)
         except client.ApiException as exc:
@@ -329,7 +341,15 @@ class NodeRuntime:
         # The termination log first: a later mount over /tmp could hide its source.
         script = ["set -e", f"mount --bind {shlex.quote(str(term))} /dev/termination-log"]
         mounts = list(spec.volume_mounts or [])
-        sources = [str(volumes[m.name]) for m in mounts]
+
+        def source_of(mount: Any) -> Path:  # subPath: a directory inside the volume, made if missing
+            if not mount.sub_path:
+                return volumes[mount.name]
+            folder = volumes[mount.name] / mount.sub_path
+            folder.mkdir(parents=True, exist_ok=True)
+            return folder
+
+        sources = [str(source_of(m)) for m in mounts]
 
         def shadows(mount: Any) -> bool:  # e.g. /tmp over a source that lives under /tmp
             return any(src == mount.mount_path or src.startswith(mount.mount_path.rstrip("/") + "/") for src in sources)
@@ -338,7 +358,7 @@ class NodeRuntime:
         for i, path in enumerate(self.keep):
             script.append(f"mkdir -p {stash}/{i} && mount --bind {shlex.quote(str(path))} {stash}/{i}")
         for mount in sorted(mounts, key=shadows):
-            source = volumes[mount.name]
+            source = source_of(mount)
             script.append(f"mkdir -p {shlex.quote(mount.mount_path)}")
             script.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(mount.mount_path)}")
         for i, path in enumerate(self.keep):

@@ -73,13 +73,14 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def serving(data_dir: Path, *, run_dir: Path) -> Iterator[WebServer]:
-    """Run apache2 with web/httpd.conf over ``data_dir`` until the block ends."""
+def serving(data_dir: Path, *, run_dir: Path, config: Path = WEB_CONF / "httpd.conf") -> Iterator[WebServer]:
+    """Run apache2 with web/httpd.conf (or another main ``config``, which gets the same
+    COPR_WEB_* variables) over ``data_dir`` until the block ends."""
     if not APACHE.exists() or not Path("/usr/lib/cgit/cgit.cgi").exists():
         pytest.fail("apache2 or cgit is missing: install Debian's 'apache2' and 'cgit' (scripts/install --test does)")
     run_dir.mkdir(parents=True, exist_ok=True)
     outputs = {name: open(run_dir / name, "ab") for name in ("stdout", "stderr")}
-    command = [str(APACHE), "-f", str(WEB_CONF / "httpd.conf"), "-DFOREGROUND"]
+    command = [str(APACHE), "-f", str(config), "-DFOREGROUND"]
     if os.geteuid() == 0:
         # /dev/stdout is reopened by httpd, so its files must belong to httpd's user.
         for path in [run_dir, *(run_dir / name for name in outputs)]:

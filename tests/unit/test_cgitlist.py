@@ -1,4 +1,5 @@
-"""The cgit include file: one stanza per repository, appended once, repaired after a crash."""
+"""The cgit include file: one stanza per repository in copr's form, appended once, repaired
+after a crash, read again when someone else (copr's cgit refresh) changed it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from copr_importer.adapters.cgitlist import CgitList, read_listed
 
 
 def stanza(git_root: Path, url: str) -> str:
-    return f"repo.url={url}\nrepo.path={git_root / url}\n\n"
+    """What copr-dist-git-refresh-cgit's single_repo writes for a repository."""
+    return f"\nrepo.url={url}\nrepo.path={git_root / url}/\n"
 
 
 def test_each_repository_is_appended_once(tmp_path: Path) -> None:
@@ -79,3 +81,27 @@ def test_a_failed_append_is_logged_and_retried(tmp_path: Path, caplog: pytest.Lo
     blocker.mkdir()
     cgit.ensure_listed(git_root / "alice/demo/foo.git")
     assert read_listed(blocker / "repos.rc") == {"alice/demo/foo.git"}
+
+
+def test_urls_are_recorded_in_coprs_repository_list(tmp_path: Path) -> None:
+    """copr's full refresh rebuilds the include file from this list and a scan."""
+    git_root = tmp_path / "git"
+    subdirs = tmp_path / "repo-subdirs.list"
+    subdirs.write_text("alice/demo/old\n")  # what copr's own single-repository refresh writes
+    cgit = CgitList(tmp_path / "repos.rc", git_root=git_root, subdirs=subdirs)
+    cgit.ensure_listed(git_root / "alice/demo/foo.git")
+    cgit.ensure_listed(git_root / "alice/demo/foo.git")
+    assert subdirs.read_text() == "alice/demo/old\nalice/demo/foo.git\n"
+
+
+def test_a_list_rewritten_by_someone_else_is_read_again(tmp_path: Path) -> None:
+    git_root = tmp_path / "git"
+    listing = tmp_path / "repos.rc"
+    cgit = CgitList(listing, git_root=git_root)
+    cgit.ensure_listed(git_root / "alice/demo/foo.git")
+    # copr's full refresh writes every repository it found, ours included, in another order.
+    listing.write_text(stanza(git_root, "bob/x/bar.git") + stanza(git_root, "alice/demo/foo.git"))
+    assert not cgit.ensure_listed(git_root / "bob/x/bar.git")  # listed by the refresh: not appended again
+    assert cgit.ensure_listed(git_root / "carol/y/baz.git")
+    assert read_listed(listing) == {"alice/demo/foo.git", "bob/x/bar.git", "carol/y/baz.git"}
+    assert listing.read_text().count("repo.url=") == 3

@@ -36,8 +36,10 @@ def test_only_the_kubernetes_adapter_imports_kubernetes() -> None:
 
 
 def test_only_the_git_store_imports_git() -> None:
-    users = {n for n, imported in modules().items() if any(i.split(".")[0] in ("git", "gitdb") for i in imported)}
-    assert users == {"adapters/gitstore.py"}
+    # libgit2 for one repository's objects and refs, git's own commands for whole repositories.
+    libraries = ("git", "gitdb", "pygit2")
+    users = {n for n, imported in modules().items() if any(i.split(".")[0] in libraries for i in imported)}
+    assert users == {"adapters/packagerepo.py", "adapters/gitmaintenance.py"}
 
 
 def test_only_the_metrics_adapter_imports_prometheus_client() -> None:

@@ -34,3 +34,13 @@ def test_the_shared_validation_accepts_plain_ascii_digits_only() -> None:
         problem = limit_problem(raw)
         assert problem is not None and "not a non-negative integer" in problem, raw
     assert LiveLimit(3).update("²").value == 3  # used to raise ValueError in int()
+
+
+def test_a_limit_is_known_only_once_a_valid_value_was_read() -> None:
+    limit = LiveLimit(0)  # the executor starts no Job on a guess
+    assert not limit.known
+    limit.update("lots")
+    limit.update(None)
+    assert not limit.known and limit.value == 0
+    limit.update("0")
+    assert limit.known and limit.value == 0

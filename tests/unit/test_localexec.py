@@ -1,35 +1,22 @@
-"""The local executor's reading of a worker's end, with the worker's timing scripted."""
+"""How the local executor puts a worker's end into words (the pool itself: integration/test_worker_pool.py)."""
 
 from __future__ import annotations
 
-import multiprocessing
-from pathlib import Path
-from typing import Any
+import signal
 
-from copr_importer.app.localexec import LocalExecutor, _Run
-from copr_importer.core.task import ImportTask
-from copr_importer.settings import from_mapping
+from copr_importer.app.localexec import describe_exit
+from copr_importer.app.zygote import LOST
 
 
-class ExitsWhenAsked:
-    """A worker that sends its outcome and exits just as the executor checks whether it lives."""
-
-    def __init__(self, pipe: Any) -> None:
-        self.pipe = pipe
-        self.exitcode = 0
-
-    def is_alive(self) -> bool:
-        self.pipe.send((0, "handed over"))
-        return False
-
-    def join(self, timeout: float | None = None) -> None:
-        pass
+def test_a_signal_names_the_signal_and_sigkill_its_usual_suspect() -> None:
+    assert describe_exit(signal.SIGKILL) == "killed by SIGKILL (the OOM killer, or someone)"
+    assert describe_exit(signal.SIGSEGV | 0x80) == "killed by SIGSEGV"  # with a core dump
 
 
-def test_a_worker_that_sends_and_exits_between_two_looks_is_not_taken_for_dead(tmp_path: Path) -> None:
-    executor = LocalExecutor(settings=from_mapping({"data_dir": str(tmp_path)}))
-    parent_end, child_end = multiprocessing.Pipe(duplex=False)
-    task = ImportTask(1, "o", "p", "foo", ("f43",), "http://127.0.0.1:9/x.src.rpm", "o/p--1")
-    executor._runs[1] = _Run(task, ExitsWhenAsked(child_end), parent_end, 0.0)  # type: ignore[arg-type]
-    [outcome] = executor.poll()
-    assert (outcome.exit_code, outcome.message) == (0, "handed over")
+def test_an_exit_names_its_code() -> None:
+    assert describe_exit(1 << 8) == "exit code 1"
+    assert describe_exit(0) == "exit code 0"
+
+
+def test_children_of_a_dead_zygote_died_with_it() -> None:
+    assert describe_exit(LOST) == "killed with its zygote, which died"

@@ -9,7 +9,11 @@ from typing import Any
 
 import yaml
 
+from copr_importer.adapters.jobtemplate import default_template
 from copr_importer.cli import _parser
+from copr_importer.core.jobspec import render_job
+from copr_importer.core.sourcespec import PypiSource
+from copr_importer.core.task import ImportTask
 from copr_importer.settings import from_mapping
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +82,9 @@ def test_role_is_namespaced_and_never_touches_secrets() -> None:
 
 def test_lifecycle_cronjobs_run_one_at_a_time_restricted_and_destructive_only_when_told() -> None:
     cronjobs = {c["metadata"]["name"]: c for c in by_kind("CronJob")}
-    assert set(cronjobs) == {f"copr-importer-{n}" for n in ("expire-logs", "gc-lookaside", "prune-projects")}
+    assert set(cronjobs) == {
+        f"copr-importer-{n}" for n in ("expire-logs", "gc-lookaside", "prune-projects", "maintain-repos")
+    }
     (pvc,) = by_kind("PersistentVolumeClaim")
     (cm,) = by_kind("ConfigMap")
     for name, cronjob in cronjobs.items():
@@ -97,7 +103,9 @@ def test_lifecycle_cronjobs_run_one_at_a_time_restricted_and_destructive_only_wh
         args = container["args"]
         assert name == f"copr-importer-{args[0]}"
         _parser().parse_args(args)  # a real subcommand with valid options
-        assert "--apply" not in args  # the GC and pruning ship as dry runs
+        # Every lifecycle command is a dry run without --apply; old logs are deleted (as copr's
+        # cron does), the GC and pruning ship as dry runs.
+        assert ("--apply" in args) == (args[0] == "expire-logs"), name
 
 
 def test_probes_and_metrics_are_http_on_the_pod_ip() -> None:
@@ -177,3 +185,22 @@ def test_the_web_service_selects_the_web_pods() -> None:
     assert web["spec"]["selector"]["app.kubernetes.io/component"] == "web"
     (port,) = web["spec"]["ports"]
     assert port["targetPort"] == deployment("web")["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"]
+
+
+def test_the_network_policy_confines_import_pods_and_only_them() -> None:
+    (policy,) = by_kind("NetworkPolicy")
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    (cm,) = by_kind("ConfigMap")
+    settings = from_mapping(tomllib.loads(cm["data"]["importer.toml"]))
+    task = ImportTask(1, "o", "p", "pkg", ("master",), "", "o/p--u", source=PypiSource("six"))
+    job = render_job(task, template=default_template(), namespace="copr-importer", job=settings.job)
+    assert selector.items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    for other in (deployment("controller"), deployment("web")):
+        assert not selector.items() <= other["spec"]["template"]["metadata"]["labels"].items()
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"} and policy["spec"]["ingress"] == []
+    dns, web = policy["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert {(p["protocol"], p["port"]) for p in web["ports"]} == {("TCP", 80), ("TCP", 443), ("TCP", 9418)}
+    assert all("169.254.0.0/16" in b["ipBlock"]["except"] for b in web["to"] if "." in b["ipBlock"]["cidr"])
+    # The Jobs that the policy confines are the ones allowed to run repository code.
+    assert settings.sources.run_repository_code

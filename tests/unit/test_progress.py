@@ -87,3 +87,20 @@ def test_render_status_when_not_ready_and_nothing_moves() -> None:
 def test_render_status_with_n_zero() -> None:
     lines = render_status(status(queue={"pending": 3, "active": 0, "limit": 0}))
     assert any(line.startswith("running    0/0 [") for line in lines)
+
+
+def test_render_status_names_problems_unsent_reports_and_frontend_errors() -> None:
+    problem = {"component": "frontend-auth", "reason": "frontend rejected the password: HTTP 401", "since_seconds": 75}
+    lines = render_status(
+        status(
+            ready=False,
+            problems=[problem],
+            reports={"unsent": 4, "oldest_seconds": 130.0},
+            frontend_errors={"refused": 3, "http_auth": 2},
+        )
+    )
+    assert "reports    4 unsent, oldest 2m10s" in lines
+    assert "frontend   errors: http_auth 2, refused 3" in lines
+    assert "PROBLEM    frontend-auth: frontend rejected the password: HTTP 401  (for 1m15s)" in lines
+    quiet = render_status(status(problems=[], reports={"unsent": 0, "oldest_seconds": None}, frontend_errors={}))
+    assert not any(line.startswith(("reports", "frontend", "PROBLEM")) for line in quiet)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from copr_importer.core.task import MalformedTask, parse_task
+from copr_importer.core.task import MAX_BUILD_ID, MalformedTask, parse_task
 
 GOOD: dict[str, Any] = {
     "build_id": 7,
@@ -20,9 +20,9 @@ GOOD: dict[str, Any] = {
 }
 
 
-def test_valid_record_round_trips_and_sorts_branches() -> None:
+def test_valid_record_round_trips_and_keeps_the_branch_order() -> None:
     task = parse_task({**GOOD, "unknown_key": 1})
-    assert task.branches == ("f43", "master")
+    assert task.branches == ("master", "f43")  # as sent, the repeated f43 dropped
     assert task.reponame == "@copr/demo:pr:12/python-foo"
     assert parse_task(task.to_record()) == task
 
@@ -56,8 +56,19 @@ def test_missing_keys_are_named() -> None:
         parse_task(record)
 
 
-@pytest.mark.parametrize("raw", [None, [], "x", {"build_id": True}, {"build_id": -1}])
+@pytest.mark.parametrize("raw", [None, [], "x", {"build_id": True}, {"build_id": -1}, {"build_id": 0}])
 def test_unidentifiable_records(raw: Any) -> None:
     with pytest.raises(MalformedTask) as err:
         parse_task(raw)
     assert err.value.build_id is None
+
+
+def test_build_ids_are_copr_database_integers() -> None:
+    # Copr's Build.id is a PostgreSQL integer; 10**300 once became a file name too long for the spool.
+    good = {"build_id": MAX_BUILD_ID, "owner": "o", "project": "p", "branches": ["f43"], "pkg_name": "k"}
+    good |= {"srpm_url": "http://x/k.src.rpm", "sandbox": "o/p--o", "background": False}
+    assert MAX_BUILD_ID == 2**31 - 1 and parse_task(good).build_id == MAX_BUILD_ID
+    for absurd in (MAX_BUILD_ID + 1, 10**300):
+        with pytest.raises(MalformedTask, match="not an integer from 1 to 2147483647") as err:
+            parse_task({**good, "build_id": absurd})
+        assert err.value.build_id is None and len(err.value.message) < 200

@@ -13,11 +13,11 @@ from copr_importer import __version__
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.importstep import EXIT_BAD_INPUT, EXIT_OK, EXIT_TRANSIENT
 from copr_importer.app.telemetry import ControllerTelemetry, WriterTelemetry
-from copr_importer.core.observer import LIMIT_INVALID, LIMIT_OK
+from copr_importer.core.observer import FRONTEND_AUTH, LIMIT_INVALID, LIMIT_OK, STORAGE
 from copr_importer.core.task import ImportTask
 from copr_importer.settings import TelemetrySettings
 
-ALLOWED_LABELS = {"result", "outcome", "version", "le"}
+ALLOWED_LABELS = {"result", "outcome", "version", "le", "component", "call", "kind"}
 
 
 class Clock:
@@ -202,3 +202,49 @@ def test_writer_backlog_is_read_from_the_spool(telemetry: ControllerTelemetry, t
         spool.hand_over(staging, build_id=build_id, request={"task": {}})
     assert samples(telemetry)[("copr_importer_writer_backlog_requests", ())] == 2
     assert telemetry.status()["writer_backlog"] == 2
+
+
+def test_problems_turn_readiness_false_with_their_reasons(telemetry: ControllerTelemetry, clock: Clock) -> None:
+    telemetry.ticked()
+    telemetry.polled(queued=[])
+    telemetry.problem(STORAGE, reason="writing the report of build 7: No space left on device")
+    clock.now += 5
+    telemetry.problem(FRONTEND_AUTH, reason="frontend rejected the password: HTTP 401")
+    clock.now += 5
+    telemetry.problem(STORAGE, reason="filing the ordering ticket of build 8: No space left on device")
+    ok, why = telemetry.ready()
+    assert not ok
+    assert why == (
+        "frontend-auth: frontend rejected the password: HTTP 401; "
+        "storage: filing the ordering ticket of build 8: No space left on device"
+    )
+    s = samples(telemetry)
+    assert s[("copr_importer_problem", (("component", "storage"),))] == 1
+    assert s[("copr_importer_problem", (("component", "frontend-auth"),))] == 1
+    assert s[("copr_importer_problem", (("component", "cluster"),))] == 0
+    doc = telemetry.status()
+    assert doc["ready"] is False and doc["ready_reason"] == why
+    assert [(p["component"], p["since_seconds"]) for p in doc["problems"]] == [
+        ("frontend-auth", 5.0),
+        ("storage", 10.0),
+    ]
+    telemetry.problem(STORAGE, reason=None)
+    telemetry.problem(FRONTEND_AUTH, reason=None)
+    assert telemetry.ready() == (True, "polled the source")
+    assert samples(telemetry)[("copr_importer_problem", (("component", "storage"),))] == 0
+
+
+def test_frontend_errors_and_unsent_reports(telemetry: ControllerTelemetry) -> None:
+    assert samples(telemetry)[("copr_importer_frontend_errors_total", (("call", "poll"), ("kind", "dns")))] == 0
+    telemetry.frontend_error("poll", kind="refused")
+    telemetry.frontend_error("poll", kind="refused")
+    telemetry.frontend_error("report", kind="http_auth")
+    telemetry.unsent_reports(count=3, oldest_age=130.04)
+    s = samples(telemetry)
+    assert s[("copr_importer_frontend_errors_total", (("call", "poll"), ("kind", "refused")))] == 2
+    assert s[("copr_importer_frontend_errors_total", (("call", "report"), ("kind", "http_auth")))] == 1
+    assert s[("copr_importer_reports_unsent", ())] == 3
+    assert s[("copr_importer_reports_unsent_oldest_seconds", ())] == pytest.approx(130.04)
+    doc = telemetry.status()
+    assert doc["frontend_errors"] == {"http_auth": 1, "refused": 2}
+    assert doc["reports"] == {"unsent": 3, "oldest_seconds": 130.0}

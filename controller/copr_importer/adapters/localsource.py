@@ -1,8 +1,9 @@
 """A task source without Copr: SRPM paths or URLs from the command line or a file.
 
 A task file is a JSON array of copr task records, or of shorter records that
-give ``srpm_url`` and let the rest default (owner, project, package from the
-SRPM's file name, branches, sandbox).  Build ids that are not given are taken
+give ``srpm_url`` (or ``source_type`` and ``source_json``) and let the rest
+default (owner, project, package from the SRPM's file name or the source,
+branches, sandbox).  Build ids that are not given are taken
 from a counter under the data directory, so every local run looks like new
 builds.  Reports are written to ``<data>/reports/<build_id>.json``.
 """
@@ -15,7 +16,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..core.sourcespec import default_package_name, parse_source
 from ..core.task import ImportTask, MalformedTask, parse_task
+from ..errors import BadInputError
 from . import atomicfile
 
 __all__ = ["LocalSource", "guess_package_name"]
@@ -30,6 +33,17 @@ def guess_package_name(srpm: str) -> str:
     return match["name"] if match else base.removesuffix(".src.rpm")
 
 
+def _package_name(record: dict[str, Any]) -> str:
+    """From the SRPM's file name, or from the source a record names (left to
+    :func:`parse_task` to reject when the source is invalid)."""
+    if "source_type" in record:
+        try:
+            return default_package_name(parse_source(record["source_type"], record.get("source_json")))
+        except BadInputError:
+            return "unknown"
+    return guess_package_name(str(record.get("srpm_url", "")))
+
+
 class LocalSource:
     """An in-memory queue fed at start-up; reports land in files."""
 
@@ -42,7 +56,7 @@ class LocalSource:
         self.reports: dict[int, dict[str, Any]] = {}
         for record in records:
             full = {**defaults, **record}
-            full.setdefault("pkg_name", guess_package_name(str(full.get("srpm_url", ""))))
+            full.setdefault("pkg_name", _package_name(full))
             full.setdefault("sandbox", f"{full.get('owner')}/{full.get('project')}--local")
             if "build_id" not in full:
                 full["build_id"] = self._next_build_id()

@@ -3,10 +3,13 @@
 Layout (copr): ``<root>/<owner>/<project>/<pkg>/<file>/<md5>/<file>``; with
 ``with_hashtype_dir`` the modern ``…/<file>/<hashtype>/<hash>/<file>``.
 
-A new file is fsynced in a temporary name inside the target directory and then
-renamed into place, so a crash never leaves a truncated blob under a final
-name.  A file that already exists is re-hashed rather than trusted; a corrupt
-one (copr's non-atomic copy could leave such) is replaced.
+A new file is fsynced under a temporary name and then renamed into place, so a
+crash never leaves a truncated blob under a final name.  Temporaries live in
+one hidden directory, ``<root>/.incoming/`` (the web side serves no hidden name,
+and the lifecycle commands see no package there): a failed store removes its
+own, and :meth:`Lookaside.sweep_temporaries` removes those of killed processes.
+A file that already exists is re-hashed rather than trusted; a corrupt one
+(copr's non-atomic copy could leave such) is replaced.
 """
 
 from __future__ import annotations
@@ -15,17 +18,20 @@ import hashlib
 import logging
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 from ..core import naming
 from ..core.sources import SourceEntry
 from ..settings import LookasideSettings
+from . import failpoint
 from .atomicfile import fsync_dir
 from .unpacker import UnpackedFile
 
 __all__ = ["Lookaside"]
 
 log = logging.getLogger(__name__)
+TEMPORARIES = ".incoming"
 
 
 def _hash_file(path: Path, hashtype: str) -> str:
@@ -80,12 +86,40 @@ class Lookaside:
             except FileNotFoundError:
                 log.info("lookaside file %s vanished (collected); storing it again", final)
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        self._place(file.path, tmp)
-        os.replace(tmp, final)
+        tmp = self._temporary()
+        try:
+            self._place(file.path, tmp)
+            failpoint.reached()
+            os.replace(tmp, final)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
         fsync_dir(final.parent)
         log.info("stored %s in the lookaside (%d bytes)", file.name, file.size)
         return entry
+
+    def _temporary(self) -> Path:
+        """A fresh hidden name on the lookaside's filesystem; unique across pods, whose pids repeat."""
+        folder = self.root / TEMPORARIES
+        folder.mkdir(exist_ok=True)
+        return folder / uuid.uuid4().hex
+
+    def sweep_temporaries(self, *, before: float) -> int:
+        """Remove temporaries last changed before ``before`` (epoch seconds): their
+        processes were killed (a running import changes its file as it copies)."""
+        removed = 0
+        try:
+            entries = list(os.scandir(self.root / TEMPORARIES))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime < before:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     @staticmethod
     def _place(source: Path, tmp: Path) -> None:
@@ -99,3 +133,11 @@ class Lookaside:
         finally:
             os.close(fd)
         os.chmod(tmp, 0o644)
+
+
+def _unlink_quietly(path: Path) -> None:
+    """Remove a temporary after a failure; the sweep catches what this cannot."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("cannot remove the temporary %s: %s", path, exc)

@@ -86,7 +86,36 @@ class ControllerMetrics:
             registry=r,
         )
 
-    def preset(self, *, results: Iterable[str], limit_results: Iterable[str], outcomes: Iterable[str]) -> None:
+        self.problem = Gauge(
+            _PREFIX + "problem",
+            "1 while a component cannot do its work (the reason is in /status and /readyz), else 0",
+            ["component"],
+            registry=r,
+        )
+        self.frontend_errors = Counter(
+            _PREFIX + "frontend_errors",
+            "Failed frontend requests, by call (poll, confirm, report, check) and kind (dns, refused, timeout...)",
+            ["call", "kind"],
+            registry=r,
+        )
+        self.reports_unsent = Gauge(
+            _PREFIX + "reports_unsent", "Reports in the outbox that the frontend has not taken yet", registry=r
+        )
+        self.reports_unsent_age = Gauge(
+            _PREFIX + "reports_unsent_oldest_seconds",
+            "Age of the oldest report the frontend has not taken yet (0 when none waits)",
+            registry=r,
+        )
+
+    def preset(
+        self,
+        *,
+        results: Iterable[str],
+        limit_results: Iterable[str],
+        outcomes: Iterable[str],
+        components: Iterable[str] = (),
+        errors: Iterable[tuple[str, str]] = (),
+    ) -> None:
         """Create every labelled series at 0, so rates exist before the first event."""
         for result in results:
             self.jobs_finished.labels(result=result)
@@ -94,6 +123,10 @@ class ControllerMetrics:
             self.config_reloads.labels(result=result)
         for outcome in outcomes:
             self.imports_reported.labels(outcome=outcome)
+        for component in components:
+            self.problem.labels(component=component).set(0)
+        for call, kind in errors:
+            self.frontend_errors.labels(call=call, kind=kind)
 
     def track_writer_backlog(self, count: Callable[[], float]) -> None:
         """The writer's backlog, computed at scrape time (from the shared spool)."""

@@ -8,6 +8,7 @@ controller share one directory and communicate only through renames in it::
       requests/<id>/              a complete request: request.json + files/
       results/<id>.json           the outcome, written by the writer or the step
       tickets/<package-key>/<id>  "build <id> of this package is on its way"
+      applied/<package-key>/      the git-writer's record of what it applied (appliedlog.py)
       writer-health.json          the git-writer's open problem (disk full...), or none
 
 * A request becomes visible by one ``rename(2)`` of a complete directory, so the
@@ -18,15 +19,23 @@ controller share one directory and communicate only through renames in it::
   no lower ticket of that package lacks a result, so commits follow build-id
   order while waiting costs no worker slot.
 * Results are written atomically and removed only after they are reported.
+* A request is removed by renaming it to a hidden name first, so it is either
+  complete or gone; a ticket directory goes with its last ticket, and
+  :meth:`Spool.add_ticket` makes it again if it went between its two steps.
+* Leftovers of killed processes (staging directories, temporaries, removed
+  requests) are swept by the git-writer, which holds the spool's lock: only
+  those last changed before a given time, because in Kubernetes an import pod
+  may still be writing its staging directory (see ``app/leftovers.py``).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +63,7 @@ class Spool:
     durable: bool = True
 
     def __post_init__(self) -> None:
-        for sub in ("incoming", "requests", "results", "tickets"):
+        for sub in ("incoming", "requests", "results", "tickets", "applied"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     # --- import step side ---------------------------------------------------
@@ -103,7 +112,17 @@ class Spool:
         self.remove_request(build_id)
 
     def remove_request(self, build_id: int) -> None:
-        shutil.rmtree(self.request_dir(build_id), ignore_errors=True)
+        """Drop a request in one rename (a crash leaves it whole or gone), then delete it."""
+        gone = self.root / "requests" / f".{build_id}.gone-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(self.request_dir(build_id), gone)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(gone)
+
+    def handed_over_at(self, build_id: int) -> float:
+        """When the request was published (its request.json was written)."""
+        return os.stat(self.request_dir(build_id) / REQUEST_FILE).st_mtime
 
     def is_blocked(self, *, key: str, build_id: int) -> bool:
         """True while an earlier build of the same package has no result yet."""
@@ -156,11 +175,19 @@ class Spool:
 
     def add_ticket(self, *, key: str, build_id: int) -> None:
         folder = self.root / "tickets" / key
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / str(build_id)).touch()
+        while True:
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                os.close(os.open(folder / str(build_id), os.O_WRONLY | os.O_CREAT, 0o644))
+                return
+            except FileNotFoundError:
+                continue  # its last ticket went meanwhile, and the directory with it
 
     def remove_ticket(self, *, key: str, build_id: int) -> None:
-        (self.root / "tickets" / key / str(build_id)).unlink(missing_ok=True)
+        """Remove a ticket, and the package's directory if that was its last one."""
+        folder = self.root / "tickets" / key
+        (folder / str(build_id)).unlink(missing_ok=True)
+        _remove_if_empty(folder)
 
     def tickets(self, key: str) -> list[int]:
         try:
@@ -172,3 +199,53 @@ class Spool:
         for key in os.listdir(self.root / "tickets"):
             for build_id in self.tickets(key):
                 yield key, build_id
+
+    def sweep_ticket_dirs(self) -> int:
+        """Remove empty ticket directories (left by versions that kept them)."""
+        return sum(_remove_if_empty(self.root / "tickets" / key) for key in os.listdir(self.root / "tickets"))
+
+    # --- leftovers ----------------------------------------------------------
+
+    def sweep_incoming(self, *, before: float) -> int:
+        """Remove staging directories last changed before ``before`` (epoch seconds):
+        their import steps were killed or stopped.  Returns how many went."""
+        return _remove_older(self.root / "incoming", before=before, match=lambda _name: True)
+
+    def sweep_temporaries(self, *, before: float) -> int:
+        """Remove half-written files (atomic writes of killed processes) older than
+        ``before``, and requests a killed writer was removing (any age: only the
+        writer removes requests, and it is the caller)."""
+        count = _remove_older(self.root / "requests", before=float("inf"), match=lambda n: ".gone-" in n)
+        for folder in (self.root, self.root / "results"):
+            count += _remove_older(folder, before=before, match=lambda n: n.startswith(".") and ".tmp-" in n)
+        return count
+
+
+def _remove_if_empty(folder: Path) -> bool:
+    try:
+        os.rmdir(folder)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+            return False
+        raise
+
+
+def _remove_older(folder: Path, *, before: float, match: Callable[[str], bool]) -> int:
+    """Remove the entries of ``folder`` named so that ``match`` accepts them, last
+    changed before ``before``; directories with their contents."""
+    removed = 0
+    for entry in os.scandir(folder):
+        if not match(entry.name):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime >= before:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        removed += 1
+    return removed

@@ -1,16 +1,20 @@
 """Safe extraction of a source RPM into one flat directory.
 
 Source RPMs are flat: every member is a regular file at the top level.  Anything
-else is refused with a reason naming the member: absolute paths, ``..``, any
-subdirectory, symbolic and hard links, device and special files, members the
-header does not list, sizes or digests that disagree with the header, and
-payloads whose unpacked size or file count exceeds the limits (decompression
-bombs).  Files are created with ``O_EXCL | O_NOFOLLOW`` inside ``dest`` only;
-on any refusal ``dest`` is removed, so nothing half-written stays behind.
+else is refused with a reason naming the member, from the header's file list
+before anything is written and again from the archive: absolute paths, ``..``,
+any subdirectory, symbolic and hard links, device and special files, members the
+header does not list, sizes or digests that disagree with the header, names too
+long for the filesystem and the lookaside's temporary names, and payloads whose
+unpacked size or file count exceeds the limits (decompression bombs; the size
+is counted on the decompressed bytes as they come out, not trusted from the
+header).  %ghost files carry no data and are left out, as rpm leaves them out.
 
-While writing, each file is hashed (md5 and sha512 for the lookaside, the
-header's algorithm for verification) and its first 64 KiB are kept for the
-text/binary decision, so no file is read twice.
+Files are created with ``O_EXCL | O_NOFOLLOW`` inside ``dest`` only; on any
+refusal ``dest`` is removed, so nothing half-written stays behind.  While
+writing, each file is hashed (md5 and sha512 for the lookaside, the header's
+algorithm for verification) and its first 64 KiB are kept for the text/binary
+decision, so no file is read twice.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from typing import IO
 from ..core import encoding, naming
 from ..errors import BadInputError
 from ..settings import UnpackSettings
-from .rpmfile import PayloadEntry, RpmPackage, iter_payload
+from .rpmfile import FileInfo, PayloadEntry, RpmPackage, iter_payload
+from .rpmpayload import MAX_NAME
 
 __all__ = ["UnpackedFile", "unpack"]
 
@@ -49,31 +54,42 @@ def _unsafe(message: str) -> BadInputError:
     return BadInputError(message, code="unsafe_srpm")
 
 
-def _check_member(entry: PayloadEntry) -> str:
-    name = entry.name[2:] if entry.name.startswith("./") else entry.name
+def _check_file(info: FileInfo) -> str:
+    """The flat name ``info`` may be written under, or a refusal."""
+    name = info.name
     if name.startswith("/"):
-        raise _unsafe(f"SRPM member has an absolute path: {entry.name!r}")
+        raise _unsafe(f"SRPM member has an absolute path: {name!r}")
     if ".." in name.split("/"):
-        raise _unsafe(f"SRPM member escapes the directory with '..': {entry.name!r}")
+        raise _unsafe(f"SRPM member escapes the directory with '..': {name!r}")
     if "/" in name:
-        raise _unsafe(f"SRPM member is not at the top level: {entry.name!r}")
-    kind = stat.S_IFMT(entry.mode)
+        raise _unsafe(f"SRPM member is not at the top level: {name!r}")
+    kind = stat.S_IFMT(info.mode)
     if kind == stat.S_IFLNK:
-        raise _unsafe(f"SRPM member is a symbolic link: {entry.name!r}")
+        raise _unsafe(f"SRPM member is a symbolic link: {name!r}")
     if kind in (stat.S_IFCHR, stat.S_IFBLK):
-        raise _unsafe(f"SRPM member is a device file: {entry.name!r}")
+        raise _unsafe(f"SRPM member is a device file: {name!r}")
     if kind != stat.S_IFREG:
-        raise _unsafe(f"SRPM member is not a regular file (mode {entry.mode:o}): {entry.name!r}")
-    if entry.nlink > 1:
-        raise _unsafe(f"SRPM member is a hard link: {entry.name!r}")
-    if entry.info is None:
-        raise _unsafe(f"SRPM member is not listed in the header: {entry.name!r}")
-    if entry.info.size != entry.size:
-        raise _unsafe(f"SRPM member size disagrees with the header: {entry.name!r}")
+        raise _unsafe(f"SRPM member is not a regular file (mode {info.mode:o}): {name!r}")
     return naming.check_filename(name)
 
 
-def _extract(entry: PayloadEntry, *, target: Path, algo: str, budget: int) -> UnpackedFile:
+def _check_listing(files: list[FileInfo], *, limits: UnpackSettings) -> list[FileInfo]:
+    """Refuse from the header alone what would be refused while writing; return the files with data."""
+    real = [f for f in files if not f.is_ghost]
+    if sum(f.size for f in real) > limits.max_total_bytes:
+        raise _unsafe(f"SRPM declares more unpacked bytes than the size limit of {limits.max_total_bytes}")
+    inodes: dict[tuple[int, int], str] = {}
+    for info in real:
+        _check_file(info)
+        if info.inode > 0 and inodes.setdefault((info.device, info.inode), info.name) != info.name:
+            raise _unsafe(f"SRPM member is a hard link: {info.name!r} and {inodes[(info.device, info.inode)]!r}")
+    return real
+
+
+def _extract(entry: PayloadEntry, *, target: Path, algo: str) -> UnpackedFile:
+    info = entry.info
+    if entry.member.nlink > 1:
+        raise _unsafe(f"SRPM member is a hard link: {info.name!r}")
     md5, sha512, check = hashlib.md5(), hashlib.sha512(), hashlib.new(algo)
     head = bytearray()
     written = 0
@@ -81,17 +97,13 @@ def _extract(entry: PayloadEntry, *, target: Path, algo: str, budget: int) -> Un
     with os.fdopen(fd, "wb") as out:
         for chunk in entry.chunks():
             written += len(chunk)
-            if written > budget:
-                raise _unsafe("SRPM unpacks to more than the size limit (decompression bomb?)")
             if len(head) < encoding.SNIFF_BYTES:
                 head += chunk[: encoding.SNIFF_BYTES - len(head)]
             md5.update(chunk)
             sha512.update(chunk)
             check.update(chunk)
             out.write(chunk)
-    info = entry.info
-    assert info is not None
-    if info.digest and check.hexdigest() != info.digest.lower():
+    if check.hexdigest() != info.digest.lower():
         raise _unsafe(f"SRPM member digest does not match the header: {info.name!r}")
     return UnpackedFile(
         name=target.name,
@@ -107,37 +119,26 @@ def _extract(entry: PayloadEntry, *, target: Path, algo: str, budget: int) -> Un
 
 def unpack(stream: IO[bytes], *, package: RpmPackage, dest: Path, limits: UnpackSettings) -> list[UnpackedFile]:
     """Extract the payload that follows the headers in ``stream`` into ``dest``."""
-    declared = package.files()
-    if len(declared) > limits.max_files:
-        raise _unsafe(f"SRPM lists {len(declared)} files, more than the limit of {limits.max_files}")
-    if sum(f.size for f in declared) > limits.max_total_bytes:
-        raise _unsafe("SRPM declares more unpacked bytes than the size limit")
+    if package.file_count > limits.max_files:
+        raise _unsafe(f"SRPM lists {package.file_count} files, more than the limit of {limits.max_files}")
+    real = _check_listing(package.files(), limits=limits)
+    if not any(f.is_spec or f.name.endswith(".spec") for f in real):
+        raise BadInputError("SRPM contains no spec file", code="srpm_query_failed")
     dest.mkdir(parents=True)
     try:
-        return _unpack_into(stream, package, dest=dest, limits=limits, expected=len(declared))
+        return _unpack_into(stream, package=package, dest=dest, limits=limits, count=len(real))
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
 
 
 def _unpack_into(
-    stream: IO[bytes], package: RpmPackage, *, dest: Path, limits: UnpackSettings, expected: int
+    stream: IO[bytes], *, package: RpmPackage, dest: Path, limits: UnpackSettings, count: int
 ) -> list[UnpackedFile]:
-    files: list[UnpackedFile] = []
-    seen: set[str] = set()
-    budget = limits.max_total_bytes
-    for entry in iter_payload(stream, package=package):
-        name = _check_member(entry)
-        if name in seen:
-            raise _unsafe(f"SRPM lists {name!r} twice")
-        seen.add(name)
-        extracted = _extract(entry, target=dest / name, algo=package.digest_algo, budget=budget)
-        budget -= extracted.size
-        files.append(extracted)
-    if len(files) != expected:
-        raise BadInputError(
-            f"truncated RPM: the payload holds {len(files)} of {expected} files", code="srpm_query_failed"
-        )
-    if not any(f.is_spec for f in files):
-        raise BadInputError("SRPM contains no spec file", code="srpm_query_failed")
-    return files
+    # Archive headers and padding count too: at most 110 bytes, the name and 6 of padding each.
+    limit = limits.max_total_bytes + (count + 1) * (120 + MAX_NAME)
+    algo = package.digest_algo
+    return [
+        _extract(entry, target=dest / _check_file(entry.info), algo=algo)
+        for entry in iter_payload(stream, package=package, limit=limit)
+    ]

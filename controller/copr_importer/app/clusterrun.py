@@ -4,6 +4,11 @@ This process only decides and reports; it starts no writer of its own.  Its
 operations server starts first, so the probes get answers while the first list
 of Jobs runs; ``/readyz`` turns ready after the first poll of the frontend with
 the Job watch synced.
+
+It fails safe: an apiserver that cannot be reached, or a ConfigMap it may not read,
+at start-up or later, leaves the controller running and not ready, with the reason,
+and starting no Job until the Jobs are listed and N is read (``app/kubeexec.py``).
+Only missing credentials (no kubeconfig, not in a pod) end it, with exit status 2.
 """
 
 from __future__ import annotations
@@ -39,7 +44,6 @@ def run_kubernetes(
     try:
         kube = Kube.connect(namespace=settings.kubernetes.namespace, kubeconfig=kubeconfig)
         executor = KubernetesExecutor(settings=settings, kube=kube, observer=telemetry)
-        executor.open()
         controller = Controller(
             settings=settings,
             source=source,
@@ -48,13 +52,16 @@ def run_kubernetes(
             outbox=Outbox(settings.data_dir / "outbox"),
             limits=executor.limits,
             observer=telemetry,
+            mode="kubernetes",
         )
         log.info("controller running in namespace %s", settings.kubernetes.namespace)
-        try:
-            with stop_on_signals() as should_stop:
+        with stop_on_signals() as should_stop:
+            executor.open(block=False)
+            try:
                 controller.run(should_stop=should_stop)
-        finally:
-            executor.close()
+            finally:
+                controller.close()
+                executor.close()
     finally:
         telemetry.stopped()
         if server is not None:

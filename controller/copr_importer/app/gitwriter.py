@@ -1,23 +1,35 @@
-"""The git-writer: applies hand-over requests to the bare repositories, in order.
+"""The git-writer: applies hand-over requests to the bare repositories, in order,
+each build at most once, whatever dies when.
 
 Loop contract:
 
 * exactly one writer runs per spool (an exclusive ``flock`` on
-  ``spool/writer.lock``);
+  ``spool/writer.lock``); it keeps no file open for writing between passes;
 * requests of one package are applied in build-id order, and a request waits
   while an earlier build of its package holds a ticket without a result;
-* applying a request is idempotent: an import whose tree equals the branch's
-  tree makes no commit, a branch already at the target is left alone.  So a
-  writer killed at any point simply applies the same request again after a
-  restart, and nothing is lost or doubled.  The result is written before the
-  request is removed;
-* per-branch failures (an invalid or conflicting branch name) are reported per
-  branch; the other branches still get their commits (copr's partial success).
+* a build is applied at most once: the writer records each build's published
+  result per package (``adapters/appliedlog.py``).  A request for a recorded
+  build touches no repository and hands the recorded result back, so a second
+  report is byte-identical to the first; a branch that a newer build already
+  moved is not touched for an older one (``core/replay.py``: the frontend learns
+  it per branch, or as a failure that says to resubmit when no branch is left);
+* applying a request is idempotent: commit dates come from the request, an
+  import whose tree equals the branch's makes no commit, a branch already at
+  its target is left alone.  A writer killed at any point applies the same
+  request again after a restart and makes the same commits;
+* per batch: commits and refs are synced, then the records and the results
+  are written and synced, then the requests are removed.  So a recorded build
+  has its commits on disk, and a request is gone only once its result is;
+* branches move only forward (``app/branchcommits.py`` checks it before each
+  ref update); a branch failure the input caused is reported per branch and
+  the other branches still get their commits (copr's partial success);
+* a request the writer cannot read (written by a different version, or
+  damaged) fails its build; an error of the storage (disk full, read-only,
+  I/O) or of a repository is never the build's: the request stays, the writer
+  backs off and says what is wrong (``app/writerhealth.py``) until it works.
 
-Branch semantics follow copr-dist-git: the first branch (sorted order) receives
-"automatic import of <pkg>"; each other branch is fast-forwarded to a commit
-already made for this import when it can be, else it gets a commit that resets
-its tree to the imported one (keeping the import's author date).
+Leftovers of killed processes (staging directories, temporaries) are swept at
+start-up and every ``git.sweep_interval`` seconds (:meth:`GitWriter.sweep`).
 """
 
 from __future__ import annotations
@@ -25,69 +37,123 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..adapters import atomicfile, failpoint
+from ..adapters.appliedlog import AppliedLog
 from ..adapters.cgitlist import CgitList
-from ..adapters.gitstore import GitStore, PackageRepo, RepositoryError
+from ..adapters.gitstore import GitStore, RepositoryError
 from ..adapters.spool import Spool, package_key_for
-from ..core import naming, tree
+from ..core import replay, storagefault
 from ..core.observer import Observer
 from ..core.task import ImportTask, parse_task
-from ..errors import ImporterError
+from ..errors import BadInputError, ImporterError, StorageError, TransientError
 from ..settings import Settings
+from . import leftovers
+from .branchcommits import Content, commit_branches
 from .tasklog import task_log
+from .writerhealth import STORAGE, WriterHealth
 
-__all__ = ["GitWriter", "WriterBusy"]
+__all__ = ["GitWriter", "WriterBusy", "writer_main"]
 
 log = logging.getLogger(__name__)
 _JOURNAL = "writer.journal"
+_DATE = re.compile(r"[0-9]{1,12} [+-][0-9]{4}")
 
 
 class WriterBusy(ImporterError):
     """Another git-writer holds the spool."""
 
 
-class GitWriter:
-    """Commits spooled requests; see the module docstring for the contract."""
+class _BadRequest(BadInputError):
+    """The hand-over request itself cannot be applied (unreadable, incomplete)."""
 
-    def __init__(self, *, settings: Settings, spool: Spool | None = None, observer: Observer | None = None) -> None:
+    default_code = "srpm_import_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """A handled request, waiting in the batch for its result to be published."""
+
+    build_id: int
+    key: str
+    result: dict[str, Any]
+
+
+class GitWriter:
+    """Commits spooled requests; see the module docstring for the contract.
+
+    ``leftovers_before`` (epoch seconds): staging directories and temporaries last
+    changed before it belong to processes that no longer run, whatever their age
+    (the embedded controller passes its own start time; see ``app/leftovers.py``).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        spool: Spool | None = None,
+        observer: Observer | None = None,
+        leftovers_before: float | None = None,
+    ) -> None:
         self.settings = settings
         self.observer = observer or Observer()  # telemetry hooks; no-ops by default
         self.spool = spool or Spool(settings.spool_root)
         settings.git_root.mkdir(parents=True, exist_ok=True)
         self.store = GitStore(settings.git_root, settings=settings.git)
-        self.cgit_list = CgitList(settings.cgit_list_path, git_root=settings.git_root)
+        self.cgit_list = CgitList.for_settings(settings)
+        git = settings.git
+        self.applied = AppliedLog(
+            self.spool.root / "applied", max_age=git.record_days * 86400, max_count=git.record_builds
+        )
+        self.health = WriterHealth(spool=self.spool, observer=self.observer, cap=git.backoff_cap)
+        self.leftovers_before = leftovers_before
         self._keys: dict[int, str] = {}
         self._requests: dict[int, dict[str, Any]] = {}
         self._lock_fd: int | None = None
-        self._journal_fd: int | None = None
-        self._interrupted: int | None = None
+        self._next_sweep = 0.0
         self.commits_applied = 0
 
     def acquire(self) -> None:
-        """Take the single-writer lock or raise :class:`WriterBusy`."""
-        fd = os.open(self.spool.root / "writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        """Take the single-writer lock or raise :class:`WriterBusy`.  Read-only
+        descriptors, so that an operator can remount the volume read-only."""
+        fd = os.open(self.spool.root / "writer.lock", os.O_RDONLY | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise WriterBusy(f"another git-writer is running on {self.spool.root}") from None
         self._lock_fd = fd
-        # The journal names the build being applied; after a crash that build is
-        # applied again in recovery mode.  Rewritten in place: no file per request.
-        self._journal_fd = os.open(self.spool.root / _JOURNAL, os.O_RDWR | os.O_CREAT, 0o644)
-        recorded = os.pread(self._journal_fd, 32, 0).strip()
-        self._interrupted = int(recorded) if recorded.isdigit() else None
+        self._recover()
+
+    def _recover(self) -> None:
+        """The journal names the build being applied; a killed writer may have left
+        temporaries and lock files in its repository: remove them before anything else
+        (later applies rewrite the journal, so this cannot wait for that build's turn)."""
+        try:
+            with open(self.spool.root / _JOURNAL, "rb") as f:
+                recorded = f.read(32).strip()
+            task = parse_task(self.spool.load_request(int(recorded))["task"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError, BadInputError):
+            return  # no journal, or its build was completed
+        with task_log(log_root=self.settings.log_root, build_id=task.build_id, phase="git-writer"):
+            log.info("resuming build %d after an interrupted commit", task.build_id)
+        try:
+            self.store.sweep_temporaries(owner=task.owner, project=task.project)
+            if self.store.path_of(owner=task.owner, project=task.project, pkg=task.pkg_name).is_dir():
+                self.store.open(owner=task.owner, project=task.project, pkg=task.pkg_name)[0].recover()
+        except OSError as exc:
+            log.warning("cannot clean up after the interrupted build %d: %s", task.build_id, exc)
 
     def close(self) -> None:
         self.store.close()
-        for fd in (self._journal_fd, self._lock_fd):
-            if fd is not None:
-                os.close(fd)
-        self._journal_fd = self._lock_fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+        self._lock_fd = None
 
     def run(self, *, should_stop: Callable[[], bool] = lambda: False) -> None:
         """Apply requests until ``should_stop()`` says so."""
@@ -95,35 +161,59 @@ class GitWriter:
             self.acquire()
         while not should_stop():
             self.observer.ticked()
-            if not self.step():
-                time.sleep(self.settings.git.poll_interval)
+            applied = self.step()
+            if not applied:
+                self.store.idle()  # pack what took many objects, let go of the repositories' locks
+                self._sweep_if_due()
+            pause = max(self.health.paused(), 0.0 if applied else self.settings.git.poll_interval)
+            _sleep(pause, should_stop=should_stop)
+
+    # --- one pass -----------------------------------------------------------
 
     def step(self) -> int:
-        """One pass over the spool; returns how many requests were applied.
+        """One pass over the spool; returns how many requests were handled.
 
         A batch holds at most one request per package: re-applying a batch after a
         crash is idempotent only if no package moved twice within it.
         """
-        applied = 0
-        waiting: set[str] = set()
-        batch: list[tuple[int, dict[str, Any]]] = []
-        batch_keys: set[str] = set()
-        for build_id in self.spool.request_ids():
-            key = self._key(build_id)
-            if key is None or key in waiting:
-                continue
-            if key in batch_keys or len(batch) >= self.settings.git.batch_size:
-                self._publish(batch)
-                batch, batch_keys = [], set()
-            if self.spool.is_blocked(key=key, build_id=build_id):
-                waiting.add(key)
-                continue
-            batch.append((build_id, self._apply(build_id)))
-            batch_keys.add(key)
-            applied += 1
-        if batch:
+        if self.health.paused():
+            return 0
+        handled = 0
+        try:
+            ids = self.spool.request_ids()
+            batch: list[_Done] = []
+            waiting: set[str] = set()
+            for build_id in ids:
+                key = self._key(build_id)
+                if key is None or key in waiting or self.health.deferred(key):
+                    continue
+                if any(d.key == key for d in batch) or len(batch) >= self.settings.git.batch_size:
+                    self._publish(batch)
+                    batch = []
+                if self.spool.is_blocked(key=key, build_id=build_id):
+                    waiting.add(key)
+                    continue
+                done = self._attempt(build_id, key)
+                if done is not None:
+                    batch.append(done)
+                    handled += 1
             self._publish(batch)
-        return applied
+            self._forget_except(set(ids))
+        except StorageError as exc:
+            self.health.failed(STORAGE, reason=str(exc))
+            return handled
+        except OSError as exc:
+            self.health.failed(STORAGE, reason=_storage_reason(exc, doing="a spool write"))
+            return handled
+        self.health.succeeded([STORAGE])
+        self.health.forget_except(set(self._keys.values()))
+        return handled
+
+    def _forget_except(self, ids: set[int]) -> None:
+        """Drop what is cached of requests that are gone (removed by someone else)."""
+        for build_id in [b for b in self._keys if b not in ids]:
+            self._keys.pop(build_id)
+            self._requests.pop(build_id, None)
 
     def _key(self, build_id: int) -> str | None:
         if build_id not in self._keys:
@@ -143,163 +233,158 @@ class GitWriter:
             build_id, result={"build_id": build_id, "error": {"code": "srpm_import_failed", "message": message}}
         )
 
-    def apply(self, build_id: int) -> dict[str, Any]:
-        """Commit one request and publish its result at once."""
-        result = self._apply(build_id)
-        self._publish([(build_id, result)])
-        return result
+    def _attempt(self, build_id: int, key: str) -> _Done | None:
+        """Handle one request; a transient failure defers its package (storage faults
+        end the pass, in :meth:`step`)."""
+        try:
+            return _Done(build_id, key, self._handle(build_id, key))
+        except StorageError:
+            raise
+        except OSError as exc:
+            if storagefault.is_storage_fault(exc):
+                raise storagefault.storage_error(exc, doing=f"a write for build {build_id}") from exc
+            reason = f"build {build_id}: {storagefault.describe(exc)}"
+        except (TransientError, RepositoryError) as exc:
+            reason = f"build {build_id}: {exc}"
+        except Exception as exc:  # a bug: keep the request, say so, let the others go on
+            log.exception("build %d: internal error", build_id)
+            reason = f"build {build_id}: internal error ({type(exc).__name__}: {exc})"
+        self.health.failed(key, reason=reason)
+        return None
 
-    def _apply(self, build_id: int) -> dict[str, Any]:
-        """Make the commits of one request; the result is published later, in a batch."""
+    def _handle(self, build_id: int, key: str) -> dict[str, Any]:
         request = self._requests.pop(build_id, None) or self.spool.load_request(build_id)
-        task = parse_task(request["task"])
-        recovering = build_id == self._interrupted
-        if self._journal_fd is not None:
-            os.pwrite(self._journal_fd, f"{build_id:<31}\n".encode(), 0)
+        try:
+            task = parse_task(request["task"])
+        except BadInputError as exc:
+            return {"build_id": build_id, "error": _BadRequest(f"unreadable hand-over request: {exc}").as_report()}
         with task_log(log_root=self.settings.log_root, build_id=build_id, phase="git-writer", package=task.reponame):
-            if recovering:
-                log.info("resuming build %d after an interrupted commit", build_id)
-                self.store.sweep_temporaries(owner=task.owner, project=task.project)
-            result = self._commit(task, request, recovering=recovering)
-        self._keys.pop(build_id, None)
-        if recovering:
-            self._interrupted = None
+            recorded = self.applied.result(key, build_id)
+            newest = self.applied.newest(key)
+            plan = replay.plan(build_id, branches=task.branches, recorded=recorded is not None, newest=newest)
+            if recorded is not None:
+                log.info("build %d was applied before; handing back its recorded result", build_id)
+                return recorded
+            for branch, newer in plan.stale.items():
+                log.warning("branch %s not touched: build %d, newer, was imported into it first", branch, newer)
+            if not plan.apply:
+                return {"build_id": build_id, "reponame": task.reponame, "error": replay.stale_failure(plan.stale)}
+            try:
+                result = self._apply(build_id, task, request, branches=plan.apply)
+            except _BadRequest as exc:
+                log.error("%s", exc.message)
+                return {"build_id": build_id, "reponame": task.reponame, "error": exc.as_report()}
+        result["branch_errors"].update({b: replay.stale_branch_error(n) for b, n in plan.stale.items()})
         return result
 
-    def _publish(self, batch: list[tuple[int, dict[str, Any]]]) -> None:
-        """Results become visible only after the commits are on disk, and requests go
-        only after their results are: two filesystem syncs per batch instead of
-        several fsyncs per request.  A crash in between re-applies the batch, which
-        changes nothing (applying is idempotent)."""
-        durable = self.settings.git.durable
-        if durable:
-            atomicfile.sync_filesystem(self.store.root)
-        for build_id, result in batch:
-            self.spool.write_result(build_id, result=result, durable=False)
-        if durable:
-            atomicfile.sync_filesystem(self.spool.root)
-        failpoint.reached()
-        for build_id, _ in batch:
-            self.spool.remove_request(build_id)
-        self.observer.requests_applied(len(batch))
-
-    def _commit(self, task: ImportTask, request: dict[str, Any], *, recovering: bool) -> dict[str, Any]:
+    def _apply(
+        self, build_id: int, task: ImportTask, request: dict[str, Any], *, branches: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """Make the commits of one request; the result is published later, in a batch."""
+        files = self._read_files(build_id, request)
+        _write_journal(self.spool, build_id)
         repo, created = self.store.open(owner=task.owner, project=task.project, pkg=task.pkg_name)
-        if recovering:
-            repo.recover()
         if created:
             log.info("created repository %s", task.reponame)
         self.cgit_list.ensure_listed(repo.path)  # every commit: repairs a crash after creation
-        files_dir = self.spool.request_dir(task.build_id) / "files"
-        entries = {
-            f["path"]: (
-                "100755" if f.get("executable") else "100644",
-                repo.write_blob((files_dir / f["path"]).read_bytes()),
-            )
-            for f in request["files"]
-        }
-        lookaside_names = [e["filename"] for e in request.get("lookaside", [])]
-        commits, errors = self._commit_branches(
-            repo, task=task, entries=entries, sources=request.get("sources", ""), lookaside_names=lookaside_names
+        content = Content(
+            entries={path: (mode, repo.write_blob(data)) for path, (mode, data) in files.items()},
+            sources=str(request.get("sources", "")),
+            lookaside_names=[str(e["filename"]) for e in request.get("lookaside", [])],
+            message=f"automatic import of {task.pkg_name}",
+            date=self._date(build_id, request),
         )
+        outcome = commit_branches(repo, branches=branches, content=content)
+        self.commits_applied += outcome.moved
+        self.observer.commits_applied(outcome.moved)
         result: dict[str, Any] = {
             "build_id": task.build_id,
             "reponame": task.reponame,
-            "branch_commits": commits,
-            "branch_errors": errors,
+            "branch_commits": outcome.commits,
+            "branch_errors": outcome.errors,
             "new_repo": created,
         }
-        if not commits:
-            message = "; ".join(f"{b}: {e}" for b, e in sorted(errors.items()))
+        if not outcome.commits:
+            message = "; ".join(f"{b}: {e}" for b, e in sorted(outcome.errors.items()))
             result["error"] = {"code": "srpm_import_failed", "message": f"no branch could be committed: {message}"}
         return result
 
-    def _commit_branches(
-        self,
-        repo: PackageRepo,
-        *,
-        task: ImportTask,
-        entries: dict[str, tuple[str, str]],
-        sources: str,
-        lookaside_names: list[str],
-    ) -> tuple[dict[str, str], dict[str, str]]:
-        commits: dict[str, str] = {}
-        errors: dict[str, str] = {}
-        message = f"automatic import of {task.pkg_name}"
-        for branch in task.branches:
-            problem = naming.branch_name_problem(branch)
-            if problem:
-                errors[branch] = f"invalid branch name: {problem}"
-                log.error("branch %s skipped: %s", branch, problem)
-                continue
-            try:
-                head = repo.branch(branch)
-                if head is None:
-                    head = repo.root_commit()
-                    repo.set_branch(branch, sha=head)
-                if not commits:
-                    new = self._import_commit(
-                        repo,
-                        head=head,
-                        entries=entries,
-                        sources=sources,
-                        lookaside_names=lookaside_names,
-                        message=message,
-                    )
-                else:
-                    new = self._sync(repo, head=head, done=commits.values(), message=message)
-                if new != head:
-                    repo.set_branch(branch, sha=new)
-                    self.commits_applied += 1
-                    self.observer.commits_applied(1)
-                    log.info("branch %s: %s", branch, new)
-                else:
-                    log.info("branch %s: unchanged at %s", branch, new)
-                commits[branch] = new
-            except (OSError, ValueError, RepositoryError) as exc:
-                errors[branch] = f"{type(exc).__name__}: {exc}"
-                log.error("branch %s failed: %s", branch, exc)
-        return commits, errors
+    def _read_files(self, build_id: int, request: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
+        """The request's git files as ``path -> (mode, content)``; a missing one is a bad request."""
+        folder = self.spool.request_dir(build_id) / "files"
+        files = {}
+        try:
+            for f in request["files"]:
+                files[f["path"]] = ("100755" if f.get("executable") else "100644", (folder / f["path"]).read_bytes())
+        except (KeyError, TypeError, FileNotFoundError, IsADirectoryError) as exc:
+            raise _BadRequest(f"incomplete hand-over request: {exc}") from exc
+        return files
 
-    @staticmethod
-    def _import_commit(
-        repo: PackageRepo,
-        *,
-        head: str,
-        entries: dict[str, tuple[str, str]],
-        sources: str,
-        lookaside_names: list[str],
-        message: str,
-    ) -> str:
-        parent = repo.read_commit(head)
-        old = repo.read_tree(parent.tree)
-        new = tree.compose_tree(old=old, new=entries)
-        if lookaside_names or "sources" in old:
-            new["sources"] = ("100644", repo.write_blob(sources.encode()))
-        old_ignore = (
-            repo.read_blob(old[".gitignore"][1]).decode("utf-8", "surrogateescape") if ".gitignore" in old else ""
-        )
-        new[".gitignore"] = (
-            "100644",
-            repo.write_blob(tree.merge_gitignore(old_ignore, filenames=lookaside_names).encode()),
-        )
-        new_tree = repo.write_tree(new)
-        if new_tree == parent.tree:
-            return head  # the same SRPM again: no new commit, same hash
-        return repo.commit(tree=new_tree, parents=(head,), message=message)
+    def _date(self, build_id: int, request: dict[str, Any]) -> str:
+        """The commits' date: the hand-over time the import step wrote, else the request file's."""
+        value = request.get("commit_date")
+        if isinstance(value, str) and _DATE.fullmatch(value):
+            return value
+        return f"{int(self.spool.handed_over_at(build_id))} +0000"
 
-    @staticmethod
-    def _sync(repo: PackageRepo, *, head: str, done: Iterable[str], message: str) -> str:
-        done = list(done)
-        if head in done:
-            return head
-        for target in done:
-            if repo.is_ancestor(head, descendant=target):
-                return target  # fast-forward
-        source = repo.read_commit(done[0])
-        if repo.read_commit(head).tree == source.tree:
-            return head
-        return repo.commit(tree=source.tree, parents=(head,), message=message, author_date=source.author_date)
+    def _publish(self, batch: list[_Done]) -> None:
+        """Commits and refs reach the disk first, then the records and results, and
+        the requests go only after those: two filesystem syncs per batch instead of
+        several fsyncs per request.  A crash in between handles the batch again,
+        which changes nothing (a recorded build is handed back, others re-applied)."""
+        if not batch:
+            return
+        durable = self.settings.git.durable
+        if durable:
+            atomicfile.sync_filesystem(self.store.root)
+        now = time.time()
+        for done in batch:
+            self.applied.record(done.key, done.build_id, result=done.result, now=now)
+        failpoint.reached()
+        for done in batch:
+            self.spool.write_result(done.build_id, result=done.result, durable=False)
+        if durable:
+            atomicfile.sync_filesystem(self.spool.root)
+        failpoint.reached()
+        for done in batch:
+            self.spool.remove_request(done.build_id)
+            self._keys.pop(done.build_id, None)
+        self.observer.requests_applied(len(batch))
+        self.health.succeeded([d.key for d in batch])
+
+    # --- leftovers ----------------------------------------------------------
+
+    def _sweep_if_due(self) -> None:
+        if time.monotonic() >= self._next_sweep:
+            self.sweep()
+
+    def sweep(self) -> int:
+        """Remove what killed processes left (``app/leftovers.py``); returns how many went."""
+        self._next_sweep = time.monotonic() + self.settings.git.sweep_interval
+        before = leftovers.cutoff(self.settings, now=time.time(), leftovers_before=self.leftovers_before)
+        return leftovers.sweep(self.settings, spool=self.spool, before=before)
+
+
+def _write_journal(spool: Spool, build_id: int) -> None:
+    """Name the build being applied, in place (32 bytes: never needs a new block)."""
+    fd = os.open(spool.root / _JOURNAL, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.pwrite(fd, f"{build_id:<31}\n".encode(), 0)
+    finally:
+        os.close(fd)
+
+
+def _storage_reason(exc: OSError, *, doing: str) -> str:
+    if storagefault.is_storage_fault(exc):
+        return str(storagefault.storage_error(exc, doing=doing))
+    return f"{doing} failed: {storagefault.describe(exc)}"
+
+
+def _sleep(seconds: float, *, should_stop: Callable[[], bool]) -> None:
+    """Sleep in short slices, so that a stop request is honoured within 0.1 s."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0 and not should_stop():
+        time.sleep(min(left, 0.1))
 
 
 def writer_main(
@@ -307,13 +392,15 @@ def writer_main(
     *,
     should_stop: Callable[[], bool] = lambda: False,
     observer: Observer | None = None,
+    leftovers_before: float | None = None,
 ) -> None:
-    """Entry point of the ``git-writer`` subcommand and of the embedded writer process."""
-    writer = GitWriter(settings=settings, observer=observer)
+    """Entry point of the ``git-writer`` subcommand and of the embedded writer process.
+
+    ``leftovers_before``: see :class:`GitWriter` (the embedded controller's start time)."""
+    writer = GitWriter(settings=settings, observer=observer, leftovers_before=leftovers_before)
     try:
+        writer.acquire()
+        writer.sweep()
         writer.run(should_stop=should_stop)
     finally:
         writer.close()
-
-
-__all__ += ["writer_main"]

@@ -18,7 +18,12 @@
   Jobs still present after a restart are therefore exactly the unreported ones.
 * N comes from a ConfigMap key through :class:`LiveLimit`, re-read every
   ``refresh`` seconds; an invalid value keeps the last good one and posts a
-  Warning Event on the ConfigMap.
+  Warning Event on the ConfigMap.  The Job template and the job image may be
+  replaced in the same ConfigMap; new Jobs use what was read last.
+* Fail safe: until both lists succeeded and a valid N was read, N is 0 and the
+  ``cluster`` problem says why (the apiserver cannot be reached, RBAC refuses the
+  ConfigMap, the key is missing): no Job is started on a guess, and no transient
+  API error ends the process; the lists and the ConfigMap are tried again.
 """
 
 from __future__ import annotations
@@ -30,9 +35,9 @@ import time
 from ..adapters.jobtemplate import default_template
 from ..adapters.kube import Conflict, JobState, Kube, PodState
 from ..core.admission import Limits
-from ..core.jobspec import render_job
+from ..core.jobspec import live_job_settings, render_job
 from ..core.livelimit import LiveLimit
-from ..core.observer import LIMIT_ERROR, LIMIT_INVALID, LIMIT_OK, Observer
+from ..core.observer import CLUSTER, LIMIT_ERROR, LIMIT_INVALID, LIMIT_OK, Observer
 from ..core.task import ImportTask
 from ..errors import ImporterError
 from ..settings import Settings
@@ -56,7 +61,9 @@ class KubernetesExecutor:
         self.observer = observer or Observer()  # telemetry hooks; no-ops by default
         self.kube = kube
         self.refresh = refresh
-        self.live = LiveLimit(settings.executor.workers)
+        self.live = LiveLimit(0)  # no Job until a valid N was read
+        self._issues: dict[str, str] = {}  # what keeps N at 0 or the view stale, by source
+        self._limit_error = ""  # the last ConfigMap read error, logged once
         self._jobs: dict[int, JobState] = {}
         self._ended: dict[int, PodState] = {}  # the latest pod of each import that ended
         self._tasks: dict[int, ImportTask] = {}
@@ -74,7 +81,7 @@ class KubernetesExecutor:
                 watcher=lambda version: kube.watch_jobs(resource_version=version, timeout=timeout),
                 reset=self._reset_jobs,
                 apply=self._apply_job,
-                broken=lambda: self.observer.cluster_synced(False),
+                broken=self._jobs_broken,
             ),
             Reflector(
                 name="pod",
@@ -82,25 +89,45 @@ class KubernetesExecutor:
                 watcher=lambda version: kube.watch_pods(resource_version=version, timeout=timeout),
                 reset=self._reset_pods,
                 apply=self._apply_pod,
+                broken=lambda why: self._issue("pods", why),
             ),
         )
 
     # --- cluster view -------------------------------------------------------
 
-    def open(self) -> None:
-        """List once (so the first tick sees adopted Jobs and their pods), then watch in the background."""
+    def open(self, *, block: bool = True) -> None:
+        """List once (with ``block``, so the first tick sees adopted Jobs and their pods), then
+        watch in the background.  Never raises for the cluster: a list that fails is tried
+        again in the background, and until it works N is 0."""
         for reflector in self._reflectors:
-            reflector.open()
+            reflector.open(block=block)
 
     def close(self) -> None:
         for reflector in self._reflectors:
             reflector.close()
+
+    def _issue(self, source: str, why: str | None) -> None:
+        """Open (``why``) or close (None) one reason for the ``cluster`` problem."""
+        with self._lock:
+            before = "; ".join(self._issues.values()) or None
+            if why is None:
+                self._issues.pop(source, None)
+            else:
+                self._issues[source] = why
+            after = "; ".join(self._issues.values()) or None
+        if after != before:
+            self.observer.problem(CLUSTER, reason=after)
+
+    def _jobs_broken(self, why: str) -> None:
+        self.observer.cluster_synced(False)
+        self._issue("jobs", why)
 
     def _reset_jobs(self, states: list[JobState]) -> None:
         with self._lock:
             self._jobs = {s.build_id: s for s in states}
         self._changed.set()
         self.observer.cluster_synced(True)
+        self._issue("jobs", None)
 
     def _apply_job(self, kind: str, state: JobState) -> None:
         with self._lock:
@@ -118,6 +145,7 @@ class KubernetesExecutor:
             for pod in pods:
                 self._note_ended(pod)
         self._changed.set()
+        self._issue("pods", None)
 
     def _apply_pod(self, kind: str, pod: PodState) -> None:
         with self._lock:
@@ -144,7 +172,8 @@ class KubernetesExecutor:
 
     def start(self, task: ImportTask) -> None:
         template = self._template()
-        body = render_job(task, template=template, namespace=self.kube.namespace, job=self.settings.job)
+        job = live_job_settings(self.settings.job, config=self._config, image_key=self.settings.kubernetes.image_key)
+        body = render_job(task, template=template, namespace=self.kube.namespace, job=job)
         try:
             self.kube.create_job(body)
         except Conflict:
@@ -223,42 +252,73 @@ class KubernetesExecutor:
             if state is not None:
                 # Until the watch reports the deletion, events may still show the Job active.
                 self._reported.add(build_id)
-        if state is not None:
+        if state is None:
+            return
+        try:
             self.kube.delete_job(state.name)
+        except ImporterError:
+            with self._lock:
+                self._reported.discard(build_id)  # still running: the controller tries again
+            raise
 
     def wait(self, timeout: float) -> None:
         self._changed.wait(timeout)
         self._changed.clear()
 
+    def wake(self) -> None:
+        """End a :meth:`wait` now (a frontend call finished: the controller has work)."""
+        self._changed.set()
+
     # --- live configuration -------------------------------------------------
 
     def limits(self) -> Limits:
-        """N from the ConfigMap (refreshed at most every ``refresh`` s), with the static caps."""
+        """N from the ConfigMap (refreshed at most every ``refresh`` s), with the static caps;
+        N is 0 until a valid value was read and the Jobs and pods were listed."""
         now = time.monotonic()
         if now >= self._next_refresh:
             self._next_refresh = now + self.refresh
             self._refresh_limit()
         ex = self.settings.executor
-        return Limits(total=self.live.value, per_owner=ex.per_owner, per_sandbox=ex.per_sandbox)
+        listed = all(reflector.listed for reflector in self._reflectors)
+        total = self.live.value if self.live.known and listed else 0
+        return Limits(total=total, per_owner=ex.per_owner, per_sandbox=ex.per_sandbox)
 
     def _refresh_limit(self) -> None:
         name = self.settings.kubernetes.limit_config_map
         try:
             data = self.kube.config_map(name)
         except ImporterError as exc:
-            log.warning("cannot read ConfigMap %s: %s (keeping N=%d)", name, exc, self.live.value)
             self.observer.limit_refreshed(LIMIT_ERROR)
+            self._limit_unread(f"cannot read ConfigMap {name}: {exc}")
             return
         self._config = data or {}
+        if data is None and not self.live.known:
+            self._limit_unread(f"ConfigMap {name} not found")
+            return
+        self._limit_error = ""
+        known = self.live.known
         update = self.live.update(None if data is None else data.get(self.settings.kubernetes.limit_key))
+        if self.live.known:
+            self._issue("limit", None)
+            if not known:
+                log.info("parallelism N = %d, from ConfigMap %s", update.value, name)
+        elif update.problem:
+            self._issue("limit", f"ConfigMap {name}: {update.problem}; starting no Job until N is known")
         # Counted per new value (LiveLimit answers a repeated raw value as unchanged), like the Event.
         if update.changed or update.problem:
             self.observer.limit_refreshed(LIMIT_INVALID if update.problem else LIMIT_OK)
-        if update.changed:
+        if update.changed and known:
             log.info("parallelism is now %d", update.value)
         if update.problem:
             log.warning("ConfigMap %s: %s", name, update.problem)
             self._warn(kind="ConfigMap", name=name, uid="", reason="InvalidParallelism", message=update.problem)
+
+    def _limit_unread(self, why: str) -> None:
+        if why != self._limit_error:  # once per distinct error, not every second
+            log.warning("%s (%s)", why, f"keeping N={self.live.value}" if self.live.known else "starting no Job")
+            self._limit_error = why
+        if not self.live.known:
+            self._issue("limit", f"{why}; starting no Job until N is known")
 
     def _template(self) -> str:
         return self._config.get(self.settings.kubernetes.template_key) or self._shipped_template

@@ -13,8 +13,11 @@ is guarded by one lock, held only for dictionary updates.
 Health:
 
 * live: the loop ticked within ``telemetry.live_after`` seconds;
-* ready (controller): the source answered a poll at least once and, in
-  Kubernetes, the Job list+watch holds a complete view; (writer): its loop runs.
+* ready (controller): no component has an open problem (the frontend's queue cannot
+  be read, the frontend rejects the password, the controller's disk refuses writes, the
+  git-writer reports one, the cluster cannot be reached or N is unknown), the source
+  answered a poll at least once and, in Kubernetes, the Job list+watch holds a complete
+  view; the reasons are in the answer.  (writer): its loop runs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from .. import __version__
+from ..adapters.frontend import ERROR_KINDS
 from ..adapters.metrics import CONTENT_TYPE, ControllerMetrics, WriterMetrics, exposition, new_registry
 from ..adapters.spool import Spool
 from ..core import observer
@@ -90,7 +94,11 @@ class ControllerTelemetry(observer.Observer):
         self.registry = new_registry(version=__version__)
         self.m = ControllerMetrics(self.registry)
         self.m.preset(
-            results=observer.STEP_RESULTS, limit_results=observer.LIMIT_RESULTS, outcomes=(IMPORTED, PARTIAL, FAILED)
+            results=observer.STEP_RESULTS,
+            limit_results=observer.LIMIT_RESULTS,
+            outcomes=(IMPORTED, PARTIAL, FAILED),
+            components=observer.PROBLEM_COMPONENTS,
+            errors=[(call, kind) for call in observer.FRONTEND_CALLS for kind in ERROR_KINDS],
         )
         self.m.track_writer_backlog(self._writer_backlog)
         # Embedded: the writer child's counters are folded in here (one endpoint).
@@ -102,6 +110,9 @@ class ControllerTelemetry(observer.Observer):
         self._failures: deque[dict[str, Any]] = deque(maxlen=_RECENT_FAILURES)
         self._totals = {"succeeded": 0, "failed": 0}
         self._active = self._limit = 0
+        self._problems: dict[str, tuple[str, float]] = {}  # component -> (reason, since)
+        self._errors: dict[str, int] = {}  # frontend errors by kind
+        self._unsent: tuple[int, float | None] = (0, None)
         self._polled = False
         self._synced = mode != "kubernetes"  # only the Job watch has to sync
 
@@ -159,6 +170,25 @@ class ControllerTelemetry(observer.Observer):
             if outcome != IMPORTED:
                 self._failures.appendleft(_failure(report, package=package, at=now))
 
+    def problem(self, component: str, *, reason: str | None) -> None:
+        with self._lock:
+            if reason is None:
+                self._problems.pop(component, None)
+            else:
+                since = self._problems.get(component, (reason, self.clock()))[1]
+                self._problems[component] = (reason, since)
+        self.m.problem.labels(component=component).set(0 if reason is None else 1)
+
+    def frontend_error(self, call: str, *, kind: str) -> None:
+        self.m.frontend_errors.labels(call=call, kind=kind).inc()
+        with self._lock:
+            self._errors[kind] = self._errors.get(kind, 0) + 1
+
+    def unsent_reports(self, *, count: int, oldest_age: float | None) -> None:
+        self._unsent = (count, oldest_age)
+        self.m.reports_unsent.set(count)
+        self.m.reports_unsent_age.set(oldest_age or 0.0)
+
     def limit_refreshed(self, result: str) -> None:
         self.m.config_reloads.labels(result=result).inc()
 
@@ -185,15 +215,20 @@ class ControllerTelemetry(observer.Observer):
         return self._alive.live()
 
     def ready(self) -> tuple[bool, str]:
+        with self._lock:
+            reasons = [f"{component}: {reason}" for component, (reason, _) in sorted(self._problems.items())]
         if not self._polled:
-            return False, "the task source has not answered a poll yet"
+            reasons.append("the task source has not answered a poll yet")
         if not self._synced:
-            return False, "the Job watch is not synced"
+            reasons.append("the Job watch is not synced")
+        if reasons:
+            return False, "; ".join(reasons)
         return True, "polled the source" + (", Job watch synced" if self.mode == "kubernetes" else "")
 
     def status(self) -> dict[str, Any]:
         now = self.clock()
         backlog = self._writer_backlog()
+        ready, why = self.ready()
         with self._lock:
             running_for = now - self._alive.started
             per_minute = self._throughput.per_minute(now=now, running_for=running_for)
@@ -205,7 +240,8 @@ class ControllerTelemetry(observer.Observer):
             doc = {
                 "version": __version__,
                 "mode": self.mode,
-                "ready": self.ready()[0],
+                "ready": ready,
+                "ready_reason": why,
                 "uptime_seconds": round(running_for, 1),
                 "queue": {"pending": pending, "active": active, "limit": self._limit},
                 "writer_backlog": int(backlog),
@@ -218,6 +254,15 @@ class ControllerTelemetry(observer.Observer):
                 "eta_seconds": eta_seconds(backlog=pending + active, per_minute=per_minute),
                 "totals": dict(self._totals),
                 "recent_failures": failures,
+                "problems": [
+                    {"component": c, "reason": r, "since_seconds": round(now - t, 1)}
+                    for c, (r, t) in sorted(self._problems.items())
+                ],
+                "reports": {
+                    "unsent": self._unsent[0],
+                    "oldest_seconds": None if self._unsent[1] is None else round(self._unsent[1], 1),
+                },
+                "frontend_errors": dict(sorted(self._errors.items())),
             }
         return doc
 

@@ -15,10 +15,16 @@ And for operators:
 * ``logs``         a build's per-task log, from the data directory or a URL;
 * ``set-limit``    change N in the controller's ConfigMap;
 * ``expire-logs``, ``gc-lookaside``, ``prune-projects``  the storage lifecycle;
-* ``cgit-list``    list in cgit the repositories that existed before the list.
+* ``maintain-repos`` pack and prune the git repositories;
+* ``cgit-list``    list in cgit the repositories that existed before the list;
+* ``config``       the settings in force (all, or one key), as a command would read them.
+
+``--version`` prints the version.  Without ``--config``, a command reads
+``$COPR_IMPORTER_CONFIG``, else /etc/copr-importer/importer.toml if it exists.
 
 Exit codes: 0 success, 1 some imports failed (``run``), no such log (``logs``) or refused by
-the server's dry run (``render``), 2 a usage or settings error,
+the server's dry run (``render``), 2 a usage or settings error, or a data directory that
+another controller holds or that belongs to another kind of run (``run``),
 65 bad input (``import-step``, ``render``), 75 try again later (also: a git-writer holds the
 spool, for ``git-writer`` and ``cgit-list``), 130 interrupted.
 """
@@ -26,39 +32,63 @@ spool, for ``git-writer`` and ``cgit-list``), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-from ..app.gitwriter import WriterBusy
+from .. import __version__
 from ..app.logformat import configure_logging
 from ..errors import ImporterError
-from . import cgit, lifecycle, logs, render, run, setlimit, status, units
 
 __all__ = ["main"]
 
-_COMMANDS = (run, units, status, render, logs, setlimit, lifecycle, cgit)
+# The module that registers each subcommand, in the order --help lists them.  Only
+# the named command's module is imported: an import Job's step neither pays for nor
+# needs the Kubernetes client or GitPython.
+COMMAND_MODULES = {
+    "run": "run",
+    "import-step": "units",
+    "git-writer": "units",
+    "status": "status",
+    "render": "render",
+    "logs": "logs",
+    "set-limit": "setlimit",
+    "expire-logs": "lifecycle",
+    "gc-lookaside": "lifecycle",
+    "prune-projects": "lifecycle",
+    "maintain-repos": "maintain",
+    "cgit-list": "cgit",
+    "config": "config",
+}
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="copr-importer", description="Copr-compatible dist-git importer")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in _COMMANDS:
-        module.register(sub)
+    wanted = COMMAND_MODULES.get(argv[0]) if argv else None
+    for name in [wanted] if wanted else dict.fromkeys(COMMAND_MODULES.values()):
+        importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 
+def _writer_busy(exc: ImporterError) -> bool:
+    """``exc`` is the git-writer's "another writer holds the spool" (its module is loaded
+    only by the commands that run a writer, and importing it needs git)."""
+    writer = sys.modules.get("copr_importer.app.gitwriter")
+    return writer is not None and isinstance(exc, writer.WriterBusy)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(argv).parse_args(argv)
     configure_logging(fmt=getattr(args, "log_format", "auto"), verbose=getattr(args, "verbose", False))
     try:
         result: int = args.func(args)
         return result
-    except WriterBusy as exc:
-        print(f"copr-importer: {exc}", file=sys.stderr)
-        return 75
     except ImporterError as exc:
         print(f"copr-importer: {exc}", file=sys.stderr)
-        return 2
+        return 75 if _writer_busy(exc) else 2
     except KeyboardInterrupt:
         return 130
 

@@ -1,10 +1,11 @@
 """The storage lifecycle subcommands: ``expire-logs``, ``gc-lookaside``, ``prune-projects``.
 
-``expire-logs`` deletes by default (``--dry-run`` to only list), as copr's monthly
-cron does.  ``gc-lookaside`` and ``prune-projects`` are dry runs unless given
-``--apply``.  Each prints what it removed or would remove and the bytes, or a JSON
-object with ``--json``; warnings (packages or projects skipped) go to stderr too.
-Exit code 0, also when something was skipped: skipping is the safe outcome.
+All three are dry runs unless given ``--apply`` (``--dry-run`` says the default
+explicitly): a command that deletes data says so on its command line, in a
+CronJob, a timer or a shell history alike.  Each prints what it removed or would
+remove and the bytes, or a JSON object with ``--json``; warnings (packages or
+projects skipped) go to stderr too.  Exit code 0, also when something was
+skipped: skipping is the safe outcome.
 """
 
 from __future__ import annotations
@@ -25,15 +26,13 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    logs = sub.add_parser("expire-logs", help="delete per-task logs older than lifecycle.log_max_age_days")
+    logs = sub.add_parser("expire-logs", help="delete per-task logs older than lifecycle.log_max_age_days (dry run)")
     _common(logs)
     logs.add_argument("--max-age-days", type=float, help="override lifecycle.log_max_age_days")
-    logs.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     logs.set_defaults(func=_cmd_expire_logs)
-    gc = sub.add_parser("gc-lookaside", help="remove lookaside files no branch head references (dry run by default)")
+    gc = sub.add_parser("gc-lookaside", help="remove lookaside files no branch head references (dry run)")
     _common(gc)
     gc.add_argument("--safety-age-days", type=float, help="override lifecycle.gc_safety_age_days")
-    gc.add_argument("--apply", action="store_true", help="really delete (default: dry run)")
     gc.set_defaults(func=_cmd_gc_lookaside)
     prune = sub.add_parser("prune-projects", help="remove repositories and lookaside of deleted projects (dry run)")
     _common(prune)
@@ -46,18 +45,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a project known to be deleted (repeatable); the frontend is then not asked",
     )
     prune.add_argument("--guard-days", type=float, help="override lifecycle.prune_guard_days")
-    prune.add_argument("--apply", action="store_true", help="really delete (default: dry run)")
     prune.set_defaults(func=_cmd_prune_projects)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--apply", action="store_true", help="really delete (default: a dry run that only lists)")
+    mode.add_argument("--dry-run", action="store_false", dest="apply", help="only list what would be deleted (default)")
+    parser.set_defaults(apply=False)
 
 
 def _cmd_expire_logs(args: argparse.Namespace) -> int:
     settings = _settings(args, log_max_age_days=args.max_age_days)
-    return _print(expire_logs(settings, now=time.time(), apply=not args.dry_run), as_json=args.json)
+    return _print(expire_logs(settings, now=time.time(), apply=args.apply), as_json=args.json)
 
 
 def _cmd_gc_lookaside(args: argparse.Namespace) -> int:
@@ -82,7 +84,7 @@ def _settings(args: argparse.Namespace, **ages: float | None) -> Settings:
     """Settings with the command line's lifecycle overrides (None: keep the configured value)."""
     settings = settings_from(args)
     given: dict[str, Any] = {name: value for name, value in ages.items() if value is not None}
-    return validate(replace(settings, lifecycle=replace(settings.lifecycle, **given)))
+    return validate(replace(settings, lifecycle=replace(settings.lifecycle, **given)), where="command line")
 
 
 def _owner_project(text: str) -> tuple[str, str]:
@@ -112,8 +114,7 @@ def _print(report: Report, *, as_json: bool) -> int:
     freed = "freed" if report.applied else "would free"
     print(f"{report.command}: {verb} {done} item(s), {freed} {_size(total)} ({total} bytes)")
     if not report.applied:
-        flag = "drop --dry-run" if report.command == "expire-logs" else "add --apply"
-        print(f"dry run: nothing was deleted; {flag} to delete")
+        print("dry run: nothing was deleted; add --apply to delete")
     return 0
 
 

@@ -26,7 +26,7 @@ from ..adapters.frontend import CoprFrontend
 from ..adapters.jobtemplate import default_template
 from ..adapters.kube import Kube
 from ..app.importstep import EXIT_BAD_INPUT
-from ..core.jobspec import render_job
+from ..core.jobspec import live_job_settings, render_job
 from ..core.task import ImportTask, MalformedTask
 from ..errors import ConfigError, PermanentError
 from ..settings import Settings
@@ -68,8 +68,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     namespace = args.namespace or settings.kubernetes.namespace
     kube = Kube.connect(namespace=namespace, kubeconfig=args.kubeconfig) if args.server_dry_run else None
-    template, origin = _template(args, settings, kube)
-    body = render_job(task, template=template, namespace=namespace, job=settings.job)
+    config = {} if kube is None else kube.config_map(settings.kubernetes.limit_config_map) or {}
+    template, origin = _template(args, settings, config, namespace=namespace)
+    job = live_job_settings(settings.job, config=config, image_key=settings.kubernetes.image_key)
+    body = render_job(task, template=template, namespace=namespace, job=job)
     sys.stdout.write(yaml.dump(body, Dumper=_PlainDumper, sort_keys=False))
     print(f"rendered build {task.build_id} with {origin}", file=sys.stderr)
     if kube is None:
@@ -105,16 +107,17 @@ def _task(args: argparse.Namespace, settings: Settings) -> ImportTask:
     return task
 
 
-def _template(args: argparse.Namespace, settings: Settings, kube: Kube | None) -> tuple[str, str]:
+def _template(
+    args: argparse.Namespace, settings: Settings, config: dict[str, str], *, namespace: str
+) -> tuple[str, str]:
     """The template text and where it came from."""
     if args.template is not None:
         try:
             return args.template.read_text(), f"template {args.template}"
         except OSError as exc:
             raise ConfigError(f"cannot read the template: {exc}") from exc
-    if kube is not None:
-        name, key = settings.kubernetes.limit_config_map, settings.kubernetes.template_key
-        override = (kube.config_map(name) or {}).get(key)
-        if override:
-            return override, f"the template in ConfigMap {kube.namespace}/{name} key {key}"
+    name, key = settings.kubernetes.limit_config_map, settings.kubernetes.template_key
+    override = config.get(key)
+    if override:
+        return override, f"the template in ConfigMap {namespace}/{name} key {key}"
     return default_template(), "the shipped template"

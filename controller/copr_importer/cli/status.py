@@ -1,6 +1,8 @@
-"""``copr-importer status``: queue depth, active/N, throughput, ETA and recent failures.
+"""``copr-importer status``: queue depth, active/N, throughput, ETA, recent failures, and
+what is wrong (open problems with their reasons, unsent reports, frontend errors by kind).
 
-It reads a running controller's ``/status`` (``--url``; in Kubernetes through
+It reads a running controller's ``/status`` (``--url``, else the address in the
+settings' ``telemetry.listen``, from ``--config`` or the default file; in Kubernetes through
 ``kubectl port-forward`` or ``kubectl exec``).  On a terminal it redraws in
 place every ``--interval`` seconds until Ctrl-C, with plain ANSI cursor
 movement (no extra dependency for one screen of text); otherwise, or with
@@ -20,6 +22,7 @@ from ..adapters.statusclient import fetch_status
 from ..core.progress import render_status
 from ..errors import TransientError
 from ..settings import TelemetrySettings
+from .common import add_config, controller_url, settings_from
 
 __all__ = ["register"]
 
@@ -29,7 +32,10 @@ _UP_AND_CLEAR = "\x1b[{}F\x1b[J"  # cursor up N lines to column 0, clear to the 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = sub.add_parser("status", help="show a running controller's progress")
-    status.add_argument("--url", default=DEFAULT_URL, help=f"the controller's address (default: {DEFAULT_URL})")
+    status.add_argument(
+        "--url", help=f"the controller's address (default: telemetry.listen from the settings, else {DEFAULT_URL})"
+    )
+    add_config(status)
     status.add_argument("--once", action="store_true", help="print once and exit, even on a terminal")
     status.add_argument("--json", action="store_true", help="print the status document as JSON (implies --once)")
     status.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default: 2)")
@@ -38,6 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    if args.url is None:
+        args.url = controller_url(settings_from(args))
     out = sys.stdout
     if args.json or args.once or not out.isatty():
         return _print_once(args, out)

@@ -1,21 +1,29 @@
-"""The deployment units' subcommands: ``import-step`` (a Job) and ``git-writer`` (the sidecar)."""
+"""The deployment units' subcommands: ``import-step`` (a Job) and ``git-writer`` (the sidecar).
+
+``import-step`` loads only what one import needs (no GitPython, no Kubernetes
+client): it is what every import Job's container starts, and it runs as PID 1
+there.  A PID 1 without a handler ignores SIGTERM, so the kubelet would wait the
+whole grace period and then SIGKILL it; the step instead stops at once on SIGTERM,
+discarding its unfinished staging directory (a hand-over is an atomic rename: it
+either happened or not), and exits 143.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
-from ..adapters.opsserver import serve
 from ..adapters.spool import Spool
-from ..app.gitwriter import writer_main
 from ..app.importstep import EXIT_BAD_INPUT, run_step
-from ..app.stopping import stop_on_signals
-from ..app.telemetry import WriterTelemetry
 from ..core.task import MalformedTask
 from .common import add_common, add_task_options, settings_from, task_from
 
-__all__ = ["register"]
+__all__ = ["EXIT_TERMINATED", "register"]
+
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,7 +42,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     writer.set_defaults(func=_cmd_git_writer)
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SystemExit passes the step's "except Exception" and runs every cleanup on its way out.
+    raise SystemExit(EXIT_TERMINATED)
+
+
 def _cmd_import_step(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     settings = settings_from(args)
     try:
         task = task_from(args)
@@ -50,7 +64,16 @@ def _cmd_import_step(args: argparse.Namespace) -> int:
 
 
 def _cmd_git_writer(args: argparse.Namespace) -> int:
+    from ..adapters.opsserver import serve
+    from ..app.gitwriter import writer_main
+    from ..app.stopping import stop_on_signals
+    from ..app.telemetry import WriterTelemetry
+
     settings = settings_from(args)
+    # Import Jobs mount these as subPaths of the data volume; a missing one would be
+    # created by the kubelet, owned by root, and unwritable for the step.
+    for folder in (settings.lookaside_root, settings.log_root):
+        folder.mkdir(parents=True, exist_ok=True)
     telemetry = WriterTelemetry(settings=settings.telemetry)
     listen = settings.telemetry.writer_listen if args.listen is None else args.listen
     server = serve(listen, endpoints=telemetry, required=args.listen is not None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import jinja2
@@ -23,7 +23,7 @@ from ..settings import JobSettings
 from . import naming
 from .task import ImportTask
 
-__all__ = ["BUILD_ID_LABEL", "MANAGED_SELECTOR", "render_job"]
+__all__ = ["BUILD_ID_LABEL", "MANAGED_SELECTOR", "live_job_settings", "render_job"]
 
 BUILD_ID_LABEL = "copr-importer.fedorainfracloud.org/build-id"
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=copr-importer-controller"
@@ -46,6 +46,12 @@ _ENV.policies["json.dumps_function"] = functools.partial(json.dumps, default=_js
 def _compiled(template: str) -> jinja2.Template:
     # Compiling costs milliseconds; the text changes only when the operator edits it.
     return _ENV.from_string(template)
+
+
+def live_job_settings(job: JobSettings, *, config: Mapping[str, str], image_key: str) -> JobSettings:
+    """``job`` with what the settings ConfigMap overrides live: the image, under ``image_key``."""
+    image = config.get(image_key, "").strip()
+    return replace(job, image=image) if image else job
 
 
 def render_job(

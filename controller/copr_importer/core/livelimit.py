@@ -24,10 +24,11 @@ class LimitUpdate:
 
 
 class LiveLimit:
-    """The last good N."""
+    """The last good N; ``known`` once a valid value was read (until then ``value`` is ``initial``)."""
 
     def __init__(self, initial: int) -> None:
         self.value = initial
+        self.known = False
         self._last_raw: str | None = None
 
     def update(self, raw: str | None) -> LimitUpdate:
@@ -41,6 +42,7 @@ class LiveLimit:
         assert raw is not None
         new = int(raw.strip())
         changed, self.value = new != self.value, new
+        self.known = True
         return LimitUpdate(new, changed=changed)
 
 

@@ -17,12 +17,19 @@ from .task import ImportTask
 
 __all__ = [
     "CANCELED",
+    "CLUSTER",
     "FAILED_BAD_INPUT",
     "FAILED_TRANSIENT",
+    "FRONTEND",
+    "FRONTEND_AUTH",
+    "FRONTEND_CALLS",
+    "GIT_WRITER",
     "LIMIT_ERROR",
     "LIMIT_INVALID",
     "LIMIT_OK",
     "LIMIT_RESULTS",
+    "PROBLEM_COMPONENTS",
+    "STORAGE",
     "STEP_RESULTS",
     "SUCCEEDED",
     "Observer",
@@ -33,6 +40,16 @@ FAILED_BAD_INPUT = "failed_bad_input"  # the SRPM or the task is wrong: reported
 FAILED_TRANSIENT = "failed_transient"  # crashed, timed out, infrastructure: retried up to max_attempts
 CANCELED = "canceled"  # the build left the frontend's queue while it ran
 STEP_RESULTS = (SUCCEEDED, FAILED_BAD_INPUT, FAILED_TRANSIENT, CANCELED)
+
+FRONTEND_CALLS = ("poll", "confirm", "report", "check")  # the frontend requests the controller makes
+
+# Components that can have a problem (readiness false with a reason): a metric label, a fixed set.
+FRONTEND = "frontend"  # the importing queue cannot be read
+FRONTEND_AUTH = "frontend-auth"  # the frontend rejects the password
+STORAGE = "storage"  # the controller's own files: disk full, read-only, failing
+GIT_WRITER = "git-writer"  # what the git-writer reports in the spool
+CLUSTER = "cluster"  # the Kubernetes API cannot be reached, or N cannot be read
+PROBLEM_COMPONENTS = (FRONTEND, FRONTEND_AUTH, STORAGE, GIT_WRITER, CLUSTER)
 
 LIMIT_OK = "ok"  # a new valid N was read and is in force
 LIMIT_INVALID = "invalid"  # a new value was read but is unusable: the last good N stays
@@ -71,6 +88,13 @@ class Observer:
         its work for ``reason`` (disk full, password rejected, apiserver unreachable), or is
         well again (``reason`` None).  Telemetry turns an open problem into readiness false
         with the reason in /status, ``status`` and a metric; the loop keeps retrying."""
+
+    def frontend_error(self, call: str, *, kind: str) -> None:
+        """A frontend request failed: ``call`` is one of :data:`FRONTEND_CALLS`, ``kind`` says
+        why (the frontend adapter's small fixed set: dns, refused, timeout, http_5xx...)."""
+
+    def unsent_reports(self, *, count: int, oldest_age: float | None) -> None:
+        """The outbox holds ``count`` undelivered reports, the oldest written ``oldest_age`` s ago."""
 
     # --- Kubernetes executor ------------------------------------------------
 

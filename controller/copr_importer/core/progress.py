@@ -87,6 +87,17 @@ def render_status(status: Mapping[str, Any], *, failures: int = 10) -> list[str]
         f"eta        {format_duration(status['eta_seconds'])}",
         f"done       {status['totals']['succeeded']} imported, {status['totals']['failed']} failed",
     ]
+    reports = status.get("reports") or {}
+    if reports.get("unsent"):
+        lines.append(f"reports    {reports['unsent']} unsent, oldest {format_duration(reports.get('oldest_seconds'))}")
+    errors = status.get("frontend_errors") or {}
+    if errors:
+        lines.append("frontend   errors: " + ", ".join(f"{kind} {count}" for kind, count in sorted(errors.items())))
+    for problem in status.get("problems") or []:
+        lines.append(
+            f"PROBLEM    {problem['component']}: {problem['reason']}"
+            + f"  (for {format_duration(problem['since_seconds'])})"
+        )
     recent = list(status["recent_failures"])[:failures]
     if recent:
         lines.append("recent failures:")

@@ -3,6 +3,9 @@
 :func:`parse_task` accepts exactly what ``GET /backend/importing/`` returns per
 element and raises :class:`~copr_importer.errors.BadInputError` with a reason on
 anything else, so that one bad record never hides the others.
+
+Instead of ``srpm_url`` a record may name a source to build the SRPM from:
+copr's ``source_type`` and ``source_json`` (see :mod:`.sourcespec`).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from typing import Any
 
 from ..errors import BadInputError
 from . import naming
+from .sourcespec import Source, parse_source, source_record
 
-__all__ = ["ImportTask", "MalformedTask", "parse_task"]
+__all__ = ["MAX_BUILD_ID", "ImportTask", "MalformedTask", "parse_task"]
 
 _FIELDS = ("build_id", "owner", "project", "branches", "pkg_name", "srpm_url", "sandbox", "background")
 
@@ -40,6 +44,8 @@ class ImportTask:
     srpm_url: str
     sandbox: str
     background: bool = False
+    source: Source | None = None
+    """Where to build the SRPM from, when ``srpm_url`` is empty."""
 
     @property
     def reponame(self) -> str:
@@ -48,7 +54,7 @@ class ImportTask:
 
     def to_record(self) -> dict[str, Any]:
         """The wire form, the inverse of :func:`parse_task`."""
-        return {
+        record: dict[str, Any] = {
             "build_id": self.build_id,
             "owner": self.owner,
             "project": self.project,
@@ -58,11 +64,21 @@ class ImportTask:
             "sandbox": self.sandbox,
             "background": self.background,
         }
+        if self.source is not None:
+            del record["srpm_url"]
+            record["source_type"], record["source_json"] = source_record(self.source)
+        return record
+
+
+# Copr's build ids are PostgreSQL ``integer`` serials (``Build.id = db.Column(db.Integer,
+# primary_key=True)``): 1 to 2**31 - 1.  Anything else cannot be a build, and an unbounded
+# one (10**300) would not even fit in a file name.
+MAX_BUILD_ID = 2**31 - 1
 
 
 def _build_id(raw: dict[str, Any]) -> int | None:
     value = raw.get("build_id")
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_BUILD_ID:
         return value
     return None
 
@@ -81,15 +97,18 @@ def parse_task(raw: object) -> ImportTask:
 
 
 def _parse_fields(raw: dict[str, Any], build_id: int | None) -> ImportTask:
-    missing = [f for f in _FIELDS if f not in raw]
+    source = _source(raw)
+    missing = [f for f in _FIELDS if f not in raw and not (f == "srpm_url" and source)]
     if missing:
         raise MalformedTask(f"task record lacks {', '.join(missing)}", build_id=build_id)
     if build_id is None:
-        raise MalformedTask(f"build_id is not a positive integer: {raw['build_id']!r}", build_id=None)
+        raise MalformedTask(
+            f"build_id is not an integer from 1 to {MAX_BUILD_ID}: {raw['build_id']!r:.40}", build_id=None
+        )
     branches = raw["branches"]
     if not isinstance(branches, list) or not branches or not all(isinstance(b, str) for b in branches):
         raise MalformedTask(f"branches must be a non-empty list of strings: {branches!r:.200}", build_id=build_id)
-    for field in ("srpm_url", "sandbox"):
+    for field in ("sandbox",) if source else ("srpm_url", "sandbox"):
         if not isinstance(raw[field], str) or not raw[field]:
             raise MalformedTask(f"{field} must be a non-empty string", build_id=build_id)
     if not isinstance(raw["background"], bool):
@@ -99,10 +118,23 @@ def _parse_fields(raw: dict[str, Any], build_id: int | None) -> ImportTask:
         owner=naming.check_component(raw["owner"], what="owner"),
         project=naming.check_component(raw["project"], what="project"),
         pkg_name=naming.check_component(raw["pkg_name"], what="pkg_name"),
-        # The frontend sends a set, so order is meaningless; sorting makes the
-        # choice of the branch that receives the import commit deterministic.
-        branches=tuple(sorted(set(branches))),
-        srpm_url=raw["srpm_url"],
+        # The first branch, as the frontend sent it, receives the import commit and
+        # the others follow it (copr-dist-git iterates the list as given); a
+        # repeated name is dropped, keeping its first place.
+        branches=tuple(dict.fromkeys(branches)),
+        srpm_url="" if source else raw["srpm_url"],
         sandbox=raw["sandbox"],
         background=raw["background"],
+        source=source,
     )
+
+
+def _source(raw: dict[str, Any]) -> Source | None:
+    """The record's source when it gives ``source_type``; copr's link and upload types
+    are SRPM imports (their ``srpm_url`` is the SRPM)."""
+    kind = raw.get("source_type")
+    if kind is None or (kind in (1, 2, "link", "upload") and raw.get("srpm_url")):
+        return None
+    if raw.get("srpm_url"):
+        raise BadInputError("give srpm_url or source_type with source_json, not both", code="malformed_task")
+    return parse_source(kind, raw.get("source_json"))

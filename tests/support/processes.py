@@ -1,0 +1,56 @@
+"""Reading processes from ``/proc``: titles, children, liveness (Linux)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["alive", "children", "descendants", "title", "titled"]
+
+
+def title(pid: int) -> str:
+    """The command line as ``ps`` shows it (a process title replaces it); '' if the process is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid), or None if there is no such process."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[1])
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a zombie holds no files, locks or ports)."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X")
+
+
+def children(pid: int) -> list[int]:
+    """Live direct children of ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat is not None and stat[1] == pid and stat[0] not in ("Z", "X"):
+                found.append(int(entry))
+    return sorted(found)
+
+
+def descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for child in children(pid):
+        found += [child, *descendants(child)]
+    return found
+
+
+def titled(prefix: str, *, under: int) -> list[int]:
+    """Live descendants of ``under`` whose title starts with ``prefix``."""
+    return [p for p in descendants(under) if title(p).startswith(prefix)]

@@ -93,8 +93,11 @@ class Feeder:
     _next: float = 0.0
     _released: int = 0
 
-    def feed(self) -> None:
+    def feed(self, *, last_wave: bool = True) -> None:
+        """Release the next wave if its time has come; the last one only when ``last_wave``."""
         if self._released >= len(self.plan) or time.monotonic() < self._next:
+            return
+        if not last_wave and self._released + self.per_wave >= len(self.plan):
             return
         for build in self.plan[self._released : self._released + self.per_wave]:
             self.stub.task(

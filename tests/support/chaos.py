@@ -93,11 +93,9 @@ class Feeder:
     _next: float = 0.0
     _released: int = 0
 
-    def feed(self, *, last_wave: bool = True) -> None:
-        """Release the next wave if its time has come; the last one only when ``last_wave``."""
+    def feed(self) -> None:
+        """Release the next wave if its time has come."""
         if self._released >= len(self.plan) or time.monotonic() < self._next:
-            return
-        if not last_wave and self._released + self.per_wave >= len(self.plan):
             return
         for build in self.plan[self._released : self._released + self.per_wave]:
             self.stub.task(
@@ -204,6 +202,7 @@ class Killer:
 
     seed: int
     find: dict[str, Callable[[], list[int]]]  # kind -> its live pids now
+    quota: int = 5  # kills of each kind before any kind gets more
     min_gap: float = 0.3
     max_gap: float = 2.0
     kills: Counter[str] = field(default_factory=Counter)
@@ -216,26 +215,35 @@ class Killer:
     def _gap(self) -> float:
         return self._rnd.uniform(self.min_gap, self.max_gap)
 
+    @property
+    def quotas_met(self) -> bool:
+        return all(self.kills[kind] >= self.quota for kind in self.find)
+
     def maybe_kill(self) -> None:
-        """Call often; kills one process when its moment has come and a victim exists."""
+        """Call often; kills one process when its moment has come and a victim exists.
+
+        Until every kind has had its quota, only kinds below it are chosen, and a moment
+        without a victim of those kinds waits for one (a busy worker exists only while an
+        import runs) rather than falling back to a kind that is always there.
+        """
         if time.monotonic() < self._next:
             return
-        kinds = list(self.find)
+        kinds = [kind for kind in self.find if self.quotas_met or self.kills[kind] < self.quota]
         self._rnd.shuffle(kinds)
-        # The least-killed kind first, so every kind gets its share whatever runs when.
         kinds.sort(key=lambda k: self.kills[k])
         for kind in kinds:
             pids = self.find[kind]()
-            if pids:
-                victim = self._rnd.choice(sorted(pids))
-                try:
-                    os.kill(victim, signal.SIGKILL)
-                except ProcessLookupError:
-                    continue
-                self.kills[kind] += 1
-                self.log.append(f"{time.monotonic():.2f} SIGKILL {kind} {victim}")
-                break
-        self._next = time.monotonic() + self._gap()
+            if not pids:
+                continue
+            victim = self._rnd.choice(sorted(pids))
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            self.kills[kind] += 1
+            self.log.append(f"{time.monotonic():.2f} SIGKILL {kind} {victim}")
+            self._next = time.monotonic() + self._gap()
+            return
 
 
 # --- checks --------------------------------------------------------------------

@@ -7,6 +7,7 @@ middle of an import without guessing how long one takes.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -189,6 +190,23 @@ def test_when_the_zygote_dies_its_workers_die_and_their_tasks_are_transient_fail
     # A new zygote and new workers take over.
     pool.until(lambda: len(pool.workers()) == 2, what="new workers from a new zygote")
     assert titled("copr-importer: zygote", under=os.getpid()) != [zygote]
+
+
+def test_idle_workers_lost_with_their_zygote_do_not_pause_starting_workers(
+    pool_for: Callable[..., Pool], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Workers that never served are taken for workers that cannot start (a pause that
+    # doubles); ones that died only because their zygote did say nothing about that.
+    pool = pool_for()
+    pool.until(lambda: len(pool.workers()) == 2, what="two workers")
+    [zygote] = titled("copr-importer: zygote", under=os.getpid())
+    with caplog.at_level(logging.ERROR, logger="copr_importer.app.localexec"):
+        os.kill(zygote, signal.SIGKILL)
+        pool.until(
+            lambda: titled("copr-importer: zygote", under=os.getpid()) not in ([], [zygote]), what="a new zygote"
+        )
+        pool.until(lambda: len(pool.workers()) == 2, what="new workers from the new zygote")
+    assert not [r.getMessage() for r in caplog.records if "starting import workers again" in r.getMessage()]
 
 
 def test_a_worker_past_its_memory_limit_fails_its_task_transiently_and_is_replaced(

@@ -180,11 +180,15 @@ class FrontendStub:
                 fault = self.fault
                 if fault is not None and fault.drip is not None and status < 400:
                     return self._drip(status, body, ctype, fault)
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client is gone (killed, or gave up)
+                    self.close_connection = True
+                    return
                 self._answered(status)
 
             def _answered(self, status: int) -> None:

@@ -130,6 +130,14 @@ class Outbox:
             self._sent.add(build_id)
             self.tidy()
 
+    def discard_file(self, build_id: int) -> None:
+        """Remove a delivered report's file at once, from any thread: it touches no state here,
+        and a failure is left to :meth:`delivered`, which the controller's thread calls next."""
+        try:
+            self._path(build_id).unlink(missing_ok=True)
+        except OSError:
+            pass
+
     def tidy(self) -> None:
         """Remove the files of delivered reports (again, for those whose removal failed)."""
         for build_id in list(self._sent):

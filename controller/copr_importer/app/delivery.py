@@ -116,7 +116,14 @@ class Delivery:
                 delay = self.outbox.failed(build_id)
                 log.error("cannot read the report of build %d: %s; trying again in %.0f s", build_id, exc, delay)
                 continue
-            self.lane.submit(build_id, functools.partial(self.sink.deliver, report))
+            self.lane.submit(build_id, functools.partial(self._deliver, build_id, report))
+
+    def _deliver(self, build_id: int, report: dict[str, Any]) -> None:
+        """On the report lane's thread: send, and remove the report's file as soon as the
+        frontend took it, so that a kill before the controller's thread notes the delivery
+        (its next tick) does not make the next start send the report a second time."""
+        self.sink.deliver(report)
+        self.outbox.discard_file(build_id)
 
     def _finished(self, done: Done) -> None:
         if done.key == _CHECK:

@@ -201,7 +201,9 @@ class LocalExecutor:
         if task is None:
             if worker.leaving in (None, "lost"):
                 log.warning("idle import worker %d (pid %d) ended: %s", worker.slot, worker.pid, how)
-            if not worker.served:  # it could not even start (a memory limit below its needs?): do not loop
+            # One that could not even start (a memory limit below its needs?) must not loop; one
+            # lost with its zygote says nothing about that (the zygote's restart has its own pause).
+            if not worker.served and status != LOST:
                 self._spawn_failed(f"an import worker ended before its first task: {how}")
             return [answer] if answer is not None else []
         for staging in self._spool.root.joinpath("incoming").glob(f"{task.build_id}.*"):

@@ -48,26 +48,30 @@ from tests.support.srpms import binary_tarball, build_srpm
 
 from bench.providers import generate, records
 
-# The console script's entry point (what the image's ENTRYPOINT runs), reporting to a pipe
-# the process's own CPU and wall clock at three points: the interpreter has started (the
-# first line of the script), the step's modules are imported, ``main`` has returned; and
-# the CPU of the children it reaped.  What follows (the interpreter's exit) is the whole
-# process's rusage, from ``wait4``, minus the last point.
+# The console script (what the image's ENTRYPOINT runs: ``console()``, or ``main()``
+# before it existed), reporting to a pipe the process's own CPU and wall clock at three
+# points: the interpreter has started (the first line of the script), the step's modules
+# are imported, ``main`` has returned; and the CPU of the children it reaped.  What
+# follows (the process's exit) is the whole process's rusage, from ``wait4``, minus the
+# last point.
 SPLIT = """import os, resource, time
 def now():
     me = resource.getrusage(resource.RUSAGE_SELF)
     return f"{me.ru_utime + me.ru_stime} {time.time()} "
 marks = now()
 import re, sys
-from copr_importer.cli import main
+import copr_importer.cli as cli
 import copr_importer.cli.units
 marks += now()
-try:
-    code = main()
-finally:
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    os.write(int(os.environ["STEPSTART_FD"]), (marks + now() + str(kids.ru_utime + kids.ru_stime)).encode())
-sys.exit(code)
+main = cli.main
+def marked_main(argv=None):
+    try:
+        return main(argv)
+    finally:
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        os.write(int(os.environ["STEPSTART_FD"]), (marks + now() + str(kids.ru_utime + kids.ru_stime)).encode())
+cli.main = marked_main
+sys.exit(cli.console() if hasattr(cli, "console") else cli.main())
 """
 
 
@@ -151,7 +155,9 @@ def importtime(command: list[str], *, env: dict[str, str]) -> dict[str, dict[str
     """From one ``-X importtime`` run, in milliseconds: the slowest modules by cumulative
     time (a module's own import and everything it imported first), and self time summed
     per top-level package."""
-    script = "import re, sys; from copr_importer.cli import main; sys.exit(main())"
+    script = (
+        "import re, sys; import copr_importer.cli as c; sys.exit(c.console() if hasattr(c, 'console') else c.main())"
+    )
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", script, *command],
         env=env,

@@ -130,4 +130,4 @@ def console() -> NoReturn:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -7,15 +7,19 @@ paid for once per build); the pooled workers, which live long, load the source
 providers up front, in the zygote they are forked from.  The console script ends a
 one-shot command without the interpreter's module teardown, but still with what an
 ordinary exit does that anyone could see: the exit code, ``atexit`` handlers,
-finalizers of unreachable objects, the standard streams' buffers; and it takes the
-ordinary exit whenever another thread is still running.
+finalizers of unreachable objects, the standard streams' buffers (a success whose
+stdout cannot be flushed exits 120, as the interpreter's own exit does; a failure
+keeps its code); and it takes the ordinary exit whenever another thread is still
+running.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -66,7 +70,9 @@ def test_pooled_workers_get_the_providers_from_their_zygote() -> None:
     assert {"copr_importer.adapters.providers.scm", "jinja2", "yaml"} <= loaded
 
 
-def run_console(tmp_path: Path, *, command: str, body: str) -> subprocess.CompletedProcess[str]:
+def run_console(
+    tmp_path: Path, *, command: str, body: str, stdout: int | IO[str] = subprocess.PIPE
+) -> subprocess.CompletedProcess[str]:
     """``console()`` for ``copr-importer <command>``, in a fresh interpreter, with ``main``
     replaced by ``body`` (the lines of a function that returns the exit code)."""
     script = tmp_path / "probe.py"
@@ -81,7 +87,10 @@ def run_console(tmp_path: Path, *, command: str, body: str) -> subprocess.Comple
         "cli.main = fake_main\n"
         "cli.console()\n"
     )
-    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered, as a pipe's is
+    return subprocess.run(
+        [sys.executable, str(script)], stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120, env=buffered
+    )
 
 
 ONE_COMMAND = """
@@ -118,3 +127,15 @@ def test_a_one_shot_command_with_a_thread_still_running_exits_the_ordinary_way(t
     done = run_console(tmp_path, command="import-step", body=body)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "thread").read_text() == "finished"
+
+
+@pytest.mark.parametrize(
+    ("command", "returned", "status"), [("import-step", 0, 120), ("render", 0, 120), ("import-step", 65, 65)]
+)
+def test_stdout_that_cannot_be_flushed_fails_a_success(
+    tmp_path: Path, command: str, returned: int, status: int
+) -> None:
+    # /dev/full refuses every write: the interpreter's own exit turns success into 120.
+    with open("/dev/full", "w") as full:
+        done = run_console(tmp_path, command=command, body=f'print("lost")\nreturn {returned}', stdout=full)
+    assert done.returncode == status, done.stderr

@@ -10,7 +10,8 @@ downloaded.  The directory is removed whatever happens.  Failures are
 
 Each provider's module is imported when a task needs it: an import Job runs one
 task, and most tasks name an SRPM, which needs none of them (the PyPI and RubyGems
-providers bring Jinja2 and PyYAML, a tenth of a Job's start-up CPU).
+providers bring Jinja2 and PyYAML: about 0.05 of the 0.27 CPU seconds an SRPM
+task's step took when they were imported up front).
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ slowest modules by cumulative time and the self time per top-level package
 
     .venv/bin/python -m bench.stepstart --runs 30 --importtime
     .venv/bin/python -m bench.stepstart --python '.venv/bin/python -I' --script ''
+
+Another version of the code (say main's, for a before/after): a copy of its
+``controller/`` first on the path, without the console script (which is this
+checkout's): ``PYTHONPATH=<copy>/controller ... --script ''``.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.cluster.test_end_to_end_cluster import importer, node_runtime
+from tests.cluster.test_end_to_end_cluster import importer, running_node
 from tests.support.controlplane import ControlPlane, start_control_plane, stop_control_plane
 from tests.support.frontend_stub import FrontendStub
 
@@ -62,7 +62,7 @@ def run_once(plane: ControlPlane, sdists: list[Path], *, index: str, limit: int,
         frontend.queue.append({**base, **record, "build_id": build_id, "sandbox": f"bench/pypi--{build_id % 50}"})
     extra = f'[sources]\npypi_index_url = "{index}"\n[executor]\nper_owner = 10000\nper_sandbox = 10000\n'
     try:
-        with node_runtime(plane, work / "node") as runtime:
+        with running_node(plane, work / "node") as runtime:
             cpu0, plane0, wall0 = children_cpu(), plane_cpu(plane), time.perf_counter()
             with importer(plane, frontend, work / "data", parallelism=limit, extra=extra):
                 deadline = time.monotonic() + 4 * 3600

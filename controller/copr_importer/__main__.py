@@ -1,7 +1,5 @@
-"""``python -m copr_importer``."""
+"""``python -m copr_importer``: the same as the ``copr-importer`` console script."""
 
-import sys
+from .cli import console
 
-from .cli import main
-
-sys.exit(main())
+console()

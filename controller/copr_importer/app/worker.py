@@ -13,6 +13,11 @@ anything behind: memory, open files, a stuck thread); it says so in its last
 answer (``retiring``), so that it is given no further task.  Killing it at any
 moment is safe: its task is a transient failure, and its unfinished hand-over
 directory is swept by the executor.  SIGTERM ends it at once.
+
+It imports the source providers, which the import step loads only when a task
+needs one (an import Job runs one task): the zygote imports this module, so every
+worker it forks shares one copy of them (and of Jinja2 and PyYAML) instead of
+importing its own at its first PyPI or RubyGems task.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 from multiprocessing.connection import Connection
 
 from ..adapters import lifeline
+from ..adapters.providers import pypi, rubygems, scm  # noqa: F401  (loaded once, in the zygote: see below)
 from ..adapters.spool import Spool
 from ..core.task import ImportTask
 from ..settings import Settings

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import naming
-from . import atomicfile, failpoint
+from . import atomicfile, failpoint, phasetrace
 
 __all__ = ["Spool", "package_key_for"]
 
@@ -87,6 +87,7 @@ class Spool:
             raise
         if self.durable:
             atomicfile.fsync_dir(target.parent)
+        phasetrace.mark(build_id, "handed_over")
         return True
 
     def discard(self, staging: Path) -> None:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .. import __version__
+from ..adapters import phasetrace
 from ..adapters.attempts import Attempts
 from ..adapters.outbox import Outbox
 from ..adapters.spool import Spool
@@ -166,6 +167,7 @@ class Controller:
             self._announce()
         for outcome in self.executor.poll():
             self.observer.step_ended(outcome.task.build_id, exit_code=outcome.exit_code)
+            phasetrace.mark(outcome.task.build_id, "step_seen")
             self._ended.append(_Ended(outcome))
         # Each phase alone: a disk that refuses one kind of write stops nothing else.
         self._phase(self._handle_ended, doing="recording the end of an import step")
@@ -289,6 +291,7 @@ class Controller:
         for build_id, result in self.spool.results():
             if build_id not in self._done:
                 self._reported(report_for(result), package=result.get("reponame"))  # durable first
+                phasetrace.mark(build_id, "collected")
             task = self.queue.pop(build_id, None)
             if task is not None:
                 self.tickets.drop(key=ticket_key(task), build_id=build_id)
@@ -335,7 +338,11 @@ class Controller:
         fresh = {t.build_id: t for t in tasks if t.build_id not in self.reported}
         queue: dict[int, ImportTask] = {}
         for build_id, task in fresh.items():
-            filed = FILED if build_id in self.queue else self.tickets.file(task)
+            if build_id in self.queue:
+                filed = FILED
+            else:
+                filed = self.tickets.file(task)
+                phasetrace.mark(build_id, "polled")
             if filed == NAME_TOO_LONG:
                 self.reject(task.build_id, "owner, project and package names too long for a file name")
             elif filed != REFUSED:  # refused: not queued; the next poll tries again

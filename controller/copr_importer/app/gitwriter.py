@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..adapters import atomicfile, failpoint
+from ..adapters import atomicfile, failpoint, phasetrace
 from ..adapters.appliedlog import AppliedLog
 from ..adapters.cgitlist import CgitList
 from ..adapters.gitstore import GitStore, RepositoryError
@@ -345,6 +345,8 @@ class GitWriter:
             self.spool.write_result(done.build_id, result=done.result, durable=False)
         if durable:
             atomicfile.sync_filesystem(self.spool.root)
+        for done in batch:
+            phasetrace.mark(done.build_id, "committed")
         failpoint.reached()
         for done in batch:
             self.spool.remove_request(done.build_id)

@@ -91,6 +91,14 @@ class Doorbell:
         """What to wait on (readable: it rang), or None when not listening."""
         return self._fd
 
+    def ring(self) -> None:
+        """Ring it from the listening process itself (another thread's news); never blocks."""
+        if self._fd is not None:
+            try:
+                os.write(self._fd, _RING)
+            except OSError:
+                pass  # full: it has rung already
+
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a ring; True if it rang (the rings are consumed)."""
         if self._fd is None:

@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 # At a stop, reports in flight get this long to be answered: a report the frontend took
 # but whose answer was not seen would be sent again (byte-identical) at the next start.
 _DRAIN_SECONDS = 3.0
+_TICK = 0.02  # the longest wait between ticks for an executor without max_wait
 
 
 class TaskSource(Protocol):
@@ -204,7 +205,13 @@ class Controller:
             self.tick()
             if until_idle and self.idle():
                 return
-            self.executor.wait(0.02)
+            self.wait()
+
+    def wait(self) -> None:
+        """Wait between two ticks: until the executor has news or is woken (a step ended,
+        results were published, a frontend call finished), the next poll is due, or the
+        executor's ``max_wait`` passed (0.02 s for an executor that does not say)."""
+        self.executor.wait(min(getattr(self.executor, "max_wait", _TICK), self.poller.due_in()))
 
     def close(self) -> None:
         """Give the reports in flight a moment to be taken, interrupt every other frontend call

@@ -198,21 +198,28 @@ class SlowSource(Source):
         return super().fetch_queue()
 
 
+def clocked(
+    tmp_path: Path, settings: Settings, *, source: Source, executor: Executor, total: int, now: list[float]
+) -> Controller:
+    """A controller whose clock is ``now[0]``, with frontend calls made inline."""
+    return Controller(
+        settings=settings,
+        source=source,
+        executor=executor,
+        spool=Spool(settings.spool_root),
+        outbox=Outbox(tmp_path / "outbox"),
+        limits=lambda: Limits(total=total),
+        clock=lambda: now[0],
+        lanes=Lanes.inline(clock=lambda: now[0]),
+    )
+
+
 def polls_in(tmp_path: Path, *, cost: float, seconds: float) -> int:
     """How often the controller polls a queue that costs ``cost`` s to list, over ``seconds``."""
     now = [0.0]
     settings = from_mapping({"data_dir": str(tmp_path), "frontend": {"poll_interval": 0.75, "poll_backoff": 10.0}})
     source = SlowSource([task(1)], now, cost)
-    controller = Controller(
-        settings=settings,
-        source=source,
-        executor=Executor(),
-        spool=Spool(settings.spool_root),
-        outbox=Outbox(tmp_path / "outbox"),
-        limits=lambda: Limits(total=0),
-        clock=lambda: now[0],
-        lanes=Lanes.inline(clock=lambda: now[0]),
-    )
+    controller = clocked(tmp_path, settings, source=source, executor=Executor(), total=0, now=now)
     while now[0] < seconds:
         controller.tick()
         now[0] += 0.02
@@ -244,16 +251,8 @@ def test_a_refused_start_pauses_dispatching_and_spends_no_attempt(tmp_path: Path
     now = [0.0]
     settings = from_mapping({"data_dir": str(tmp_path), "frontend": {"poll_interval": 0.0}})
     executor = RefusingExecutor(refusals=2)
-    controller = Controller(
-        settings=settings,
-        source=Source([task(1), task(2, "bar")]),
-        executor=executor,
-        spool=Spool(settings.spool_root),
-        outbox=Outbox(tmp_path / "outbox"),
-        limits=lambda: Limits(total=5),
-        clock=lambda: now[0],
-        lanes=Lanes.inline(clock=lambda: now[0]),
-    )
+    source = Source([task(1), task(2, "bar")])
+    controller = clocked(tmp_path, settings, source=source, executor=executor, total=5, now=now)
     controller.tick()  # refused: pause 1 s
     controller.tick()
     assert (executor.attempts, executor.started) == (1, [])
@@ -363,16 +362,7 @@ def test_between_ticks_the_controller_waits_for_news_or_its_next_poll(tmp_path: 
     now = [0.0]
     settings = from_mapping({"data_dir": str(tmp_path), "frontend": {"poll_interval": 0.75}})
     executor = WaitingExecutor()
-    controller = Controller(
-        settings=settings,
-        source=Source([task(1)]),
-        executor=executor,
-        spool=Spool(settings.spool_root),
-        outbox=Outbox(tmp_path / "outbox"),
-        limits=lambda: Limits(total=0),
-        clock=lambda: now[0],
-        lanes=Lanes.inline(clock=lambda: now[0]),
-    )
+    controller = clocked(tmp_path, settings, source=Source([task(1)]), executor=executor, total=0, now=now)
     controller.tick()  # polls at 0: the next poll is due at 0.75
     controller.wait()
     assert executor.waits[-1] == 0.02  # an executor that says nothing is looked at every 20 ms

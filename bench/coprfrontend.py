@@ -20,7 +20,7 @@ idle importer at a random moment, 8 times; from queued to its import step's
 start, p50 and p99.  Figures, not assertions; the stub runs in this process, and
 its CPU is not counted.
 
-    .venv/bin/python -m bench.coprfrontend            # everything, twice (about an hour)
+    .venv/bin/python -m bench.coprfrontend            # everything, twice (20-30 minutes)
     .venv/bin/python -m bench.coprfrontend --quick    # 200 tasks, N = 4, 0 and 50 ms, once
     .venv/bin/python -m bench.coprfrontend --cases 200x4 --latency 50 --profile   # + py-spy of the controller
 """

@@ -44,11 +44,12 @@ class Profile:
         self.binary = _py_spy() if enabled else None
         if enabled and self.binary is None:
             print("py-spy not found (pip install py-spy): no profile", file=sys.stderr)
-        self._out = Path(tempfile.mkstemp(prefix="throughput-pyspy-", suffix=".txt")[1])
+        self._out = Path()
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Profile:
         if self.binary is not None:
+            self._out = Path(tempfile.mkstemp(prefix="throughput-pyspy-", suffix=".txt")[1])
             command = [self.binary, "record", "--pid", str(self.pid), "--idle", "--threads", "--nonblocking"]
             command += ["--format", "raw", "--rate", str(self.rate), "--output", str(self._out)]
             self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

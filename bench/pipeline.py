@@ -22,13 +22,13 @@ import os
 import resource
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from tests.support.srpms import binary_tarball, build_srpm
 
+from bench.proctree import PeakPss
 from copr_importer.adapters.download import allow_local_files
 from copr_importer.adapters.localsource import LocalSource
 from copr_importer.app.embedded import run_embedded
@@ -42,7 +42,11 @@ WORK_DIR = os.environ.get("BENCH_DIR", tempfile.gettempdir())
 
 
 def generate(count: int) -> list[Path]:
-    """``count`` distinct small SRPMs (a tarball, a patch, a spec), cached across runs."""
+    """``count`` distinct small SRPMs (a tarball, a patch, a spec), cached across runs
+    (the first ``count`` of a larger set made before, if there is one)."""
+    for made in sorted(CACHE.glob("srpms-v1-*"), key=lambda f: int(f.name.rsplit("-", 1)[1])):
+        if int(made.name.rsplit("-", 1)[1]) >= count and (made / ".complete").exists():
+            return sorted(made.glob("*.src.rpm"))[:count]
     folder = CACHE / f"srpms-v1-{count}"
     done = folder / ".complete"
     if not done.exists():
@@ -67,56 +71,6 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _tree(root: int) -> list[int]:
-    """``root`` and its live descendants."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_bytes()
-            except OSError:
-                continue
-            parents.setdefault(int(stat[stat.rindex(b")") + 2 :].split()[1]), []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += parents.get(pid, [])
-    return found
-
-
-def _pss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-class PeakPss:
-    """Samples the PSS of this process's tree every 50 ms while inside; ``peak_mib`` afterwards."""
-
-    def __init__(self) -> None:
-        self.peak_mib = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> PeakPss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.05):
-            total = sum(_pss_kib(pid) for pid in _tree(os.getpid()))
-            self.peak_mib = max(self.peak_mib, total / 1024)
 
 
 def run_once(

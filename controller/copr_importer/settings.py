@@ -161,8 +161,10 @@ class GitSettings:
     default_branch: str = "master"
     """Branch that receives the initial commit; new branches start at its root commit."""
     poll_interval: float = 0.05
-    """Seconds the writer sleeps when its spool is empty: short, because commits are
-    what users wait for, and an empty scan costs a few directory reads."""
+    """Seconds the writer sleeps when its spool is empty, unless a hand-over rings
+    its doorbell first (import steps on the writer's machine do): short, because an
+    import pod on another node cannot ring, commits are what users wait for, and an
+    empty scan costs a few directory reads."""
     batch_size: int = 32
     """Requests applied between two filesystem syncs: enough to amortize a sync (a few
     ms on local disks, more on network storage) yet results reach the controller

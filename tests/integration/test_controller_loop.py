@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from copr_importer.adapters.outbox import Outbox
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.controller import Controller
@@ -196,21 +198,28 @@ class SlowSource(Source):
         return super().fetch_queue()
 
 
+def clocked(
+    tmp_path: Path, settings: Settings, *, source: Source, executor: Executor, total: int, now: list[float]
+) -> Controller:
+    """A controller whose clock is ``now[0]``, with frontend calls made inline."""
+    return Controller(
+        settings=settings,
+        source=source,
+        executor=executor,
+        spool=Spool(settings.spool_root),
+        outbox=Outbox(tmp_path / "outbox"),
+        limits=lambda: Limits(total=total),
+        clock=lambda: now[0],
+        lanes=Lanes.inline(clock=lambda: now[0]),
+    )
+
+
 def polls_in(tmp_path: Path, *, cost: float, seconds: float) -> int:
     """How often the controller polls a queue that costs ``cost`` s to list, over ``seconds``."""
     now = [0.0]
     settings = from_mapping({"data_dir": str(tmp_path), "frontend": {"poll_interval": 0.75, "poll_backoff": 10.0}})
     source = SlowSource([task(1)], now, cost)
-    controller = Controller(
-        settings=settings,
-        source=source,
-        executor=Executor(),
-        spool=Spool(settings.spool_root),
-        outbox=Outbox(tmp_path / "outbox"),
-        limits=lambda: Limits(total=0),
-        clock=lambda: now[0],
-        lanes=Lanes.inline(clock=lambda: now[0]),
-    )
+    controller = clocked(tmp_path, settings, source=source, executor=Executor(), total=0, now=now)
     while now[0] < seconds:
         controller.tick()
         now[0] += 0.02
@@ -242,16 +251,8 @@ def test_a_refused_start_pauses_dispatching_and_spends_no_attempt(tmp_path: Path
     now = [0.0]
     settings = from_mapping({"data_dir": str(tmp_path), "frontend": {"poll_interval": 0.0}})
     executor = RefusingExecutor(refusals=2)
-    controller = Controller(
-        settings=settings,
-        source=Source([task(1), task(2, "bar")]),
-        executor=executor,
-        spool=Spool(settings.spool_root),
-        outbox=Outbox(tmp_path / "outbox"),
-        limits=lambda: Limits(total=5),
-        clock=lambda: now[0],
-        lanes=Lanes.inline(clock=lambda: now[0]),
-    )
+    source = Source([task(1), task(2, "bar")])
+    controller = clocked(tmp_path, settings, source=source, executor=executor, total=5, now=now)
     controller.tick()  # refused: pause 1 s
     controller.tick()
     assert (executor.attempts, executor.started) == (1, [])
@@ -344,3 +345,33 @@ def test_a_confirmation_in_flight_holds_its_slot_and_blocks_nothing(tmp_path: Pa
 
     wait_until(started, timeout=30, what="build 1 to start once confirmed")
     controller.close()
+
+
+class WaitingExecutor(Executor):
+    """An executor that notes how long the controller asks it to wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float) -> None:
+        self.waits.append(timeout)
+
+
+def test_between_ticks_the_controller_waits_for_news_or_its_next_poll(tmp_path: Path) -> None:
+    now = [0.0]
+    settings = from_mapping({"data_dir": str(tmp_path), "frontend": {"poll_interval": 0.75}})
+    executor = WaitingExecutor()
+    controller = clocked(tmp_path, settings, source=Source([task(1)]), executor=executor, total=0, now=now)
+    controller.tick()  # polls at 0: the next poll is due at 0.75
+    controller.wait()
+    assert executor.waits[-1] == 0.02  # an executor that says nothing is looked at every 20 ms
+    executor.max_wait = 0.25  # type: ignore[attr-defined]  # one woken by its news (LocalExecutor)
+    controller.wait()
+    assert executor.waits[-1] == 0.25
+    now[0] = 0.6
+    controller.wait()
+    assert executor.waits[-1] == pytest.approx(0.15)  # not past the next poll
+    now[0] = 0.8
+    controller.wait()
+    assert executor.waits[-1] == 0.0

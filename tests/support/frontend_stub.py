@@ -13,9 +13,10 @@ Faults, per path prefix (:meth:`FrontendStub.inject`, :class:`Fault`): answer a
 status (503 for a while, 500 three times), wait before answering, never answer
 (hang), or send the answer one byte every few seconds (drip).  :attr:`latency`
 delays every answer (a frontend across a network with a database behind it; the
-throughput benchmark sets it).  :attr:`fail_next` is the older, simpler form:
-statuses to answer first, one per request.  :attr:`answered` logs each answer with
-its time, and :attr:`abandoned` the hung or dripping requests whose client gave up.
+throughput benchmark sets it); without it the stub answers at once (TCP_NODELAY:
+no delay of its own).  :attr:`fail_next` is the older, simpler form: statuses to
+answer first, one per request.  :attr:`answered` logs each answer with its time,
+and :attr:`abandoned` the hung or dripping requests whose client gave up.
 
 It also answers copr's public ``GET /api_3/project?ownername=&projectname=``:
 200 with the project for each ``(owner, project)`` in :attr:`projects`, otherwise
@@ -172,6 +173,10 @@ class FrontendStub:
 
         class Handler(BaseHTTPRequestHandler):
             fault: Fault | None = None
+            # http.server writes the headers and the body separately: with Nagle's algorithm
+            # on, the body waits for the client's delayed ACK (about 40 ms) on a kept-alive
+            # connection, an accidental latency on top of :attr:`latency`.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -10,6 +10,9 @@ controller share one directory and communicate only through renames in it::
       tickets/<package-key>/<id>  "build <id> of this package is on its way"
       applied/<package-key>/      the git-writer's record of what it applied (appliedlog.py)
       writer-health.json          the git-writer's open problem (disk full...), or none
+      writer.bell, results.bell   doorbells (FIFOs, ``adapters/doorbell.py``): rung after a
+                                  hand-over (the writer listens) and after results are
+                                  published (the embedded controller listens)
 
 * A request becomes visible by one ``rename(2)`` of a complete directory, so the
   writer never sees half a request.  A second hand-over of the same build id
@@ -41,13 +44,15 @@ from pathlib import Path
 from typing import Any
 
 from ..core import naming
-from . import atomicfile, failpoint
+from . import atomicfile, doorbell, failpoint, phasetrace
 
-__all__ = ["Spool", "package_key_for"]
+__all__ = ["RESULTS_BELL", "WRITER_BELL", "Spool", "package_key_for"]
 
 REQUEST_FILE = "request.json"
 FILES_DIR = "files"
 WRITER_HEALTH = "writer-health.json"
+WRITER_BELL = "writer.bell"  # a request was handed over
+RESULTS_BELL = "results.bell"  # the writer published results
 
 
 def package_key_for(record: dict[str, Any]) -> str:
@@ -87,6 +92,8 @@ class Spool:
             raise
         if self.durable:
             atomicfile.fsync_dir(target.parent)
+        phasetrace.mark(build_id, "handed_over")
+        doorbell.ring(self.root / WRITER_BELL)  # published: the writer need not wait for its next scan
         return True
 
     def discard(self, staging: Path) -> None:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .. import __version__
+from ..adapters import phasetrace
 from ..adapters.attempts import Attempts
 from ..adapters.outbox import Outbox
 from ..adapters.spool import Spool
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 # At a stop, reports in flight get this long to be answered: a report the frontend took
 # but whose answer was not seen would be sent again (byte-identical) at the next start.
 _DRAIN_SECONDS = 3.0
+_TICK = 0.02  # the longest wait between ticks for an executor without max_wait
 
 
 class TaskSource(Protocol):
@@ -166,6 +168,7 @@ class Controller:
             self._announce()
         for outcome in self.executor.poll():
             self.observer.step_ended(outcome.task.build_id, exit_code=outcome.exit_code)
+            phasetrace.mark(outcome.task.build_id, "step_seen")
             self._ended.append(_Ended(outcome))
         # Each phase alone: a disk that refuses one kind of write stops nothing else.
         self._phase(self._handle_ended, doing="recording the end of an import step")
@@ -202,7 +205,13 @@ class Controller:
             self.tick()
             if until_idle and self.idle():
                 return
-            self.executor.wait(0.02)
+            self.wait()
+
+    def wait(self) -> None:
+        """Wait between two ticks: until the executor has news or is woken (a step ended,
+        results were published, a frontend call finished), the next poll is due, or the
+        executor's ``max_wait`` passed (0.02 s for an executor that does not say)."""
+        self.executor.wait(min(getattr(self.executor, "max_wait", _TICK), self.poller.due_in()))
 
     def close(self) -> None:
         """Give the reports in flight a moment to be taken, interrupt every other frontend call
@@ -289,6 +298,7 @@ class Controller:
         for build_id, result in self.spool.results():
             if build_id not in self._done:
                 self._reported(report_for(result), package=result.get("reponame"))  # durable first
+                phasetrace.mark(build_id, "collected")
             task = self.queue.pop(build_id, None)
             if task is not None:
                 self.tickets.drop(key=ticket_key(task), build_id=build_id)
@@ -335,7 +345,11 @@ class Controller:
         fresh = {t.build_id: t for t in tasks if t.build_id not in self.reported}
         queue: dict[int, ImportTask] = {}
         for build_id, task in fresh.items():
-            filed = FILED if build_id in self.queue else self.tickets.file(task)
+            if build_id in self.queue:
+                filed = FILED
+            else:
+                filed = self.tickets.file(task)
+                phasetrace.mark(build_id, "polled")
             if filed == NAME_TOO_LONG:
                 self.reject(task.build_id, "owner, project and package names too long for a file name")
             elif filed != REFUSED:  # refused: not queued; the next poll tries again

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..adapters import phasetrace
 from ..adapters.frontend import FrontendRefused, error_kind
 from ..adapters.outbox import Outbox
 from ..core.observer import FRONTEND_AUTH, Observer
@@ -132,6 +133,7 @@ class Delivery:
         build_id = done.key
         assert isinstance(build_id, int)
         if done.error is None:
+            phasetrace.mark(build_id, "reported")
             self._accepted()
             self._last_warning = -math.inf  # the next failure is news
             try:

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
+from ..adapters import phasetrace
 from ..adapters.frontend import error_kind
 from ..core.admission import Limits, choose
 from ..core.backoff import exponential
@@ -90,6 +91,7 @@ class Dispatcher:
                     return
             elif self.lane.free() > 0:
                 self.confirming[task.build_id] = task
+                phasetrace.mark(task.build_id, "confirming")
                 self.lane.submit(task.build_id, functools.partial(self.confirm, task.build_id))
         self._take_answers(paused=paused)
 
@@ -103,6 +105,7 @@ class Dispatcher:
 
     def _answered(self, task: ImportTask, done: Done, *, paused: bool) -> None:
         build_id = task.build_id
+        phasetrace.mark(build_id, "confirmed")
         if isinstance(done.error, MalformedTask):
             self.hooks.reject(build_id, done.error.message)
         elif done.error is not None:
@@ -122,6 +125,7 @@ class Dispatcher:
         except (ImporterError, OSError) as exc:
             self._pause(f"cannot start build {task.build_id}: {exc}", task=task)
             return False
+        phasetrace.mark(task.build_id, "dispatched")
         self._failures = 0
         self.hooks.started(task)
         self.observer.dispatched(task.build_id)

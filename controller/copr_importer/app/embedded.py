@@ -189,7 +189,7 @@ def run_embedded(
                 controller.tick()
                 if until_idle and controller.idle():
                     break
-                executor.wait(0.02)
+                controller.wait()
     finally:
         controller.close()  # in-flight frontend calls end; reports being answered get a moment
         zygote.close(grace=settings.executor.stop_grace)

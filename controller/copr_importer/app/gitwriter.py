@@ -43,11 +43,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..adapters import atomicfile, failpoint
+from ..adapters import atomicfile, doorbell, failpoint, phasetrace
 from ..adapters.appliedlog import AppliedLog
 from ..adapters.cgitlist import CgitList
+from ..adapters.doorbell import Doorbell
 from ..adapters.gitstore import GitStore, RepositoryError
-from ..adapters.spool import Spool, package_key_for
+from ..adapters.spool import RESULTS_BELL, WRITER_BELL, Spool, package_key_for
 from ..core import replay, storagefault
 from ..core.observer import Observer
 from ..core.task import ImportTask, parse_task
@@ -156,17 +157,29 @@ class GitWriter:
         self._lock_fd = None
 
     def run(self, *, should_stop: Callable[[], bool] = lambda: False) -> None:
-        """Apply requests until ``should_stop()`` says so."""
+        """Apply requests until ``should_stop()`` says so.
+
+        An idle writer waits for the doorbell that a hand-over rings, or
+        ``git.poll_interval`` at most (an import pod on another node cannot ring);
+        a writer backing off from a storage problem waits its pause out."""
         if self._lock_fd is None:
             self.acquire()
-        while not should_stop():
-            self.observer.ticked()
-            applied = self.step()
-            if not applied:
-                self.store.idle()  # pack what took many objects, let go of the repositories' locks
-                self._sweep_if_due()
-            pause = max(self.health.paused(), 0.0 if applied else self.settings.git.poll_interval)
-            _sleep(pause, should_stop=should_stop)
+        bell = Doorbell(self.spool.root / WRITER_BELL)
+        bell.listen()
+        try:
+            while not should_stop():
+                self.observer.ticked()
+                applied = self.step()
+                if not applied:
+                    self.store.idle()  # pack what took many objects, let go of the repositories' locks
+                    self._sweep_if_due()
+                backoff = self.health.paused()
+                if backoff > 0:
+                    _sleep(backoff, should_stop=should_stop)
+                elif not applied:
+                    _sleep(self.settings.git.poll_interval, should_stop=should_stop, bell=bell)
+        finally:
+            bell.close()
 
     # --- one pass -----------------------------------------------------------
 
@@ -345,12 +358,15 @@ class GitWriter:
             self.spool.write_result(done.build_id, result=done.result, durable=False)
         if durable:
             atomicfile.sync_filesystem(self.spool.root)
+        for done in batch:
+            phasetrace.mark(done.build_id, "committed")
         failpoint.reached()
         for done in batch:
             self.spool.remove_request(done.build_id)
             self._keys.pop(done.build_id, None)
         self.observer.requests_applied(len(batch))
         self.health.succeeded([d.key for d in batch])
+        doorbell.ring(self.spool.root / RESULTS_BELL)  # the controller collects them now, not at its next tick
 
     # --- leftovers ----------------------------------------------------------
 
@@ -380,11 +396,15 @@ def _storage_reason(exc: OSError, *, doing: str) -> str:
     return f"{doing} failed: {storagefault.describe(exc)}"
 
 
-def _sleep(seconds: float, *, should_stop: Callable[[], bool]) -> None:
-    """Sleep in short slices, so that a stop request is honoured within 0.1 s."""
+def _sleep(seconds: float, *, should_stop: Callable[[], bool], bell: Doorbell | None = None) -> None:
+    """Sleep in short slices, so that a stop request is honoured within 0.1 s; a ring
+    of ``bell`` (if given) ends the sleep at once."""
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0 and not should_stop():
-        time.sleep(min(left, 0.1))
+        if bell is None:
+            time.sleep(min(left, 0.1))
+        elif bell.wait(min(left, 0.1)):
+            return
 
 
 def writer_main(

@@ -18,7 +18,10 @@ mistaken for an answer (a pipe at end-of-file reads as ready).  A slot stays
 taken until its worker is dead, so a killed worker that is slow to die never
 runs beside its replacement, and the hand-over directory it left in the spool
 is removed before its task can run again.  Nothing here waits for a fixed time:
-every wait ends as soon as a worker answers or dies.
+every wait ends as soon as a worker answers or dies, the git-writer published
+results (it rings ``spool/results.bell``), or :meth:`LocalExecutor.wake` is called
+(a frontend call of the controller finished).  Where the spool cannot hold that
+FIFO, :attr:`LocalExecutor.max_wait` tells the controller to wait briefly only.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from ..adapters.spool import Spool
+from ..adapters.doorbell import Doorbell
+from ..adapters.spool import RESULTS_BELL, Spool
 from ..core.task import ImportTask
 from ..errors import TransientError
 from ..settings import Settings
@@ -94,6 +98,11 @@ class LocalExecutor:
         self._workers: dict[int, _Worker] = {}  # by pid, until the zygote reports the death
         self._spawn_after = 0.0  # starting workers pauses after a failure
         self._spawn_failures = 0
+        self._bell = Doorbell(self._spool.root / RESULTS_BELL)
+        # Woken by results and wake(), the controller needs no timer but its own
+        # (next poll, retries, timeouts: a quarter second late at most); without a
+        # doorbell it looks for results every 20 ms, as it did before there were any.
+        self.max_wait = 0.25 if self._bell.listen() else 0.02
 
     # --- the executor interface ---------------------------------------------
 
@@ -136,15 +145,24 @@ class LocalExecutor:
         return outcomes
 
     def wait(self, timeout: float) -> None:
-        """Sleep until a worker answers or dies, or ``timeout`` seconds pass."""
-        ready: list[Connection] = [w.conn for w in self._workers.values() if self._listening(w)]
+        """Sleep until a worker answers or dies, results are published, :meth:`wake` is
+        called, or ``timeout`` seconds pass."""
+        ready: list[Connection | int] = [w.conn for w in self._workers.values() if self._listening(w)]
         news = self._zygote.connection()
         if news is not None:
             ready.append(news)
+        bell = self._bell.fileno()
+        if bell is not None:
+            ready.append(bell)
         if ready:
             multiprocessing.connection.wait(ready, timeout)
         else:
             time.sleep(timeout)
+        self._bell.drain()
+
+    def wake(self) -> None:
+        """End a :meth:`wait` now; any thread may call it."""
+        self._bell.ring()
 
     def cancel(self, build_id: int) -> None:
         for worker in self._workers.values():
@@ -161,6 +179,7 @@ class LocalExecutor:
         for worker in self._workers.values():
             worker.conn.close()
         self._workers.clear()
+        self._bell.close()
 
     # --- workers ------------------------------------------------------------
 

@@ -59,6 +59,10 @@ class Poller:
             answers += self._collect()  # an inline lane has finished already
         return answers
 
+    def due_in(self) -> float:
+        """Seconds until the next poll is due (infinite while one is in flight)."""
+        return max(0.0, self._next - self.clock())
+
     def note_malformed(self, rejected: list[MalformedTask]) -> None:
         """Log each malformed record of this answer that the previous answer did not have."""
         seen = {(exc.build_id, exc.message) for exc in rejected}

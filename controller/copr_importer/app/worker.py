@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from multiprocessing.connection import Connection
 
-from ..adapters import lifeline
+from ..adapters import lifeline, phasetrace
 from ..adapters.providers import pypi, rubygems, scm  # noqa: F401  (loaded once, in the zygote: see below)
 from ..adapters.spool import Spool
 from ..core.task import ImportTask
@@ -46,6 +46,7 @@ def serve(settings: Settings, fds: list[int], *, slot: int) -> int:
         except EOFError:
             return 0
         lifeline.set_title(f"copr-importer: worker {slot} build {task.build_id}")
+        phasetrace.mark(task.build_id, "step_started")
         try:
             outcome = run_step(task, settings=settings, spool=spool)
             code, message = outcome.exit_code, outcome.message
@@ -55,6 +56,7 @@ def serve(settings: Settings, fds: list[int], *, slot: int) -> int:
         if code == EXIT_TRANSIENT and limit and ("out of memory" in message or "MemoryError" in message):
             message = f"{message} (executor.worker_memory_limit is {limit // 1024**2} MiB)"
         retiring = code == EXIT_TRANSIENT or served == settings.executor.tasks_per_worker
+        phasetrace.mark(task.build_id, "step_done")
         conn.send((code, message, retiring))
         if retiring:
             break

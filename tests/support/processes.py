@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["alive", "children", "descendants", "title", "titled"]
+__all__ = ["alive", "children", "descendants", "title", "titled", "with_environment"]
 
 
 def title(pid: int) -> str:
@@ -54,3 +54,20 @@ def descendants(pid: int) -> list[int]:
 def titled(prefix: str, *, under: int) -> list[int]:
     """Live descendants of ``under`` whose title starts with ``prefix``."""
     return [p for p in descendants(under) if title(p).startswith(prefix)]
+
+
+def with_environment(name: str, value: str) -> list[int]:
+    """Live processes whose environment has ``name=value`` (children inherit it, whatever
+    their process group or parent now), this process excepted."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0") and alive(int(entry)):
+            found.append(int(entry))
+    return sorted(found)

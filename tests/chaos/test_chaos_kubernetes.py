@@ -1,0 +1,168 @@
+"""Chaos in the Kubernetes shape, on the test control plane: ``manifests/`` deployed, the
+controller and its git-writer sidecar running under the test node runtime (which restarts
+a killed container as a kubelet does), imports as Jobs whose pods run the real import step,
+while a seeded killer SIGKILLs the controller container's process and the git-writer
+sidecar's at random moments, and deletes running import pods (forced or not; the Job's
+own retry then imports the build again, also after its hand-over).
+
+Assertions (see ``tests/support/chaos.py``): every build reported, each exactly once or
+byte-identical repeats; every branch's history only moves forward in build order;
+``git fsck --strict`` clean; after a clean stop (the Deployment scaled to 0): no Job
+left, the spool drained, the outbox empty, no temporaries, and no process of any pod
+left.  The figures are printed, and docs/exactly-once.md records a run's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.test_end_to_end_cluster import importer, running_node
+from tests.support.chaos import Feeder, Killer, build_plan, check_histories, check_reports, leftovers
+from tests.support.controlplane import ControlPlane
+from tests.support.frontend_stub import FrontendStub
+from tests.support.noderuntime import NodeRuntime
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.chaos, pytest.mark.cluster]
+
+SEED = int(os.environ.get("CHAOS_SEED", "20261130"))
+# 100 imports, half the embedded test's 200: each import here is a pod whose import step
+# starts a Python interpreter, and the run's cost is mostly those starts (see
+# docs/exactly-once.md for the time it takes).
+PACKAGES = 5
+BUILDS_PER_PACKAGE = 20
+MIN_KILLS, MIN_PER_KIND = 24, 6
+RELEASE, RELEASE_EVERY = 5, 2.0  # builds added to the frontend's queue per wave, seconds between waves
+PARALLELISM = 4
+# A kill is a transient failure of its import: enough attempts that a build hit again and
+# again still ends imported, short retry delays.  A deleted pod counts against the Job's
+# backoffLimit (2, the default): a third deletion fails the Job, and the controller starts
+# another one (a new attempt).
+SETTINGS = "[executor]\nmax_attempts = 50\nretry_delay = 0.5\n"
+CONTROLLER = "app.kubernetes.io/component=controller"
+
+
+def _pod_deleter(plane: ControlPlane, runtime: NodeRuntime, *, seed: int) -> Callable[[int], None]:
+    """Deletes the pod whose import container's process is ``pid``: forced (grace period 0,
+    as for a lost node) or not, alternately from ``seed``; either way the node runtime
+    gives the step SIGTERM first, as a kubelet does."""
+    forced = seed % 2 == 0
+
+    def delete(pid: int) -> None:
+        nonlocal forced
+        where = runtime.pod_of(pid)
+        if where is None:
+            raise ProcessLookupError(pid)
+        namespace, name = where
+        force = ["--grace-period=0", "--force"] if forced else []
+        forced = not forced
+        plane.kubectl("delete", "pod", "-n", namespace, name, "--wait=false", "--ignore-not-found", *force)
+
+    return delete
+
+
+def _until(predicate: Callable[[], bool], *, timeout: float, what: str, runtime: NodeRuntime, killer: Killer) -> None:
+    """:func:`wait_until`, explaining a timeout with the kills, the runtime's errors and the
+    controller's and the writer's logs (all their runs: the runtime appends)."""
+
+    def diagnostics() -> str:
+        logs = "\n".join(
+            f"--- {p}\n{p.read_text()[-4000:]}"
+            for name in ("controller.log", "git-writer.log")
+            for p in sorted(runtime.work.rglob(name))
+        )
+        last = "; ".join(killer.log[-10:])
+        return (
+            f"kills {dict(killer.kills)} ({last}), restarts {dict(runtime.restarts)}, errors {runtime.errors}\n{logs}"
+        )
+
+    wait_until(predicate, timeout=timeout, what=what, interval=0.5, diagnostics=diagnostics)
+
+
+def test_kill_the_controller_the_writer_and_import_pods_loses_and_doubles_nothing(
+    control_plane: ControlPlane, frontend: FrontendStub, tmp_path: Path
+) -> None:
+    plan = build_plan(workdir=tmp_path / "srpms", seed=SEED, packages=PACKAGES, builds_per_package=BUILDS_PER_PACKAGE)
+    feeder = Feeder(stub=frontend, plan=plan, per_wave=RELEASE, every=RELEASE_EVERY)
+    data = tmp_path / "data"
+    with running_node(control_plane, tmp_path / "node") as runtime:
+        killer = Killer(
+            seed=SEED,
+            find={
+                "controller": lambda: runtime.container_pids("controller"),
+                "git-writer": lambda: runtime.container_pids("git-writer"),
+                "import pod": lambda: runtime.container_pids("import"),
+            },
+            strike={"import pod": _pod_deleter(control_plane, runtime, seed=SEED)},
+            min_gap=1.0,
+            max_gap=6.0,
+        )
+        reported: set[int] = set()
+
+        def reported_all() -> bool:
+            feeder.feed()
+            # Kills go on while builds are unreported, so that they land all through the run.
+            killer.maybe_kill()
+            with frontend.lock:
+                reported.update(int(r["build_id"]) for r in frontend.reports)
+            enough = (
+                sum(killer.kills.values()) >= MIN_KILLS and min(killer.kills[k] for k in killer.find) >= MIN_PER_KIND
+            )
+            return len(reported) == len(plan) and enough
+
+        with importer(control_plane, frontend, data, parallelism=PARALLELISM, extra=SETTINGS) as namespace:
+
+            def jobs() -> list[str]:
+                return control_plane.kubectl("get", "jobs", "-n", namespace, "-o", "name").split()
+
+            _until(
+                reported_all, timeout=1500, what="every build reported, with the kills", runtime=runtime, killer=killer
+            )
+            # Retried Jobs of builds already reported hand over again and are answered from
+            # the writer's record; let them end, then stop as an operator would.
+            _until(
+                lambda: not jobs() and not leftovers(data, lookaside=data / "lookaside"),
+                timeout=300,
+                what="no Job left and a drained spool",
+                runtime=runtime,
+                killer=killer,
+            )
+            stopping = len(runtime.ended)
+            control_plane.kubectl("scale", "deployment", "copr-importer-controller", "-n", namespace, "--replicas=0")
+            _until(
+                lambda: not runtime.container_pids("controller") and not runtime.container_pids("git-writer"),
+                timeout=120,
+                what="the controller's pod to stop",
+                runtime=runtime,
+                killer=killer,
+            )
+            stops = {container: code for _, container, code in runtime.ended[stopping:]}
+            assert stops == {"controller": 0, "git-writer": 0}, f"a clean stop ended with {stops}"
+            assert leftovers(data, lookaside=data / "lookaside") == []
+            assert jobs() == []
+            _until(
+                lambda: not runtime.processes(),
+                timeout=60,
+                what="no process of any pod left",
+                runtime=runtime,
+                killer=killer,
+            )
+            pods_started = len({pod for pod, container, _ in runtime.ended if container == "import"})
+            restarts = dict(runtime.restarts)
+    # Nothing the runtime ever started (what carries the test's mark, also children that left
+    # their container's process group) outlives it.
+    assert runtime.processes() == []
+
+    reports = check_reports(plan, frontend.reports)
+    commits = check_histories(plan, reports=reports, git_root=data / "git")
+    applied_again = sum("applied before" in log.read_text() for log in (data / "per-task-logs").glob("*.log"))
+    duplicates = len(frontend.reports) - len(plan)
+    print(
+        f"\nkubernetes chaos seed {SEED}: {len(plan)} builds, {dict(killer.kills)} kills, "
+        f"restarts {restarts}, {pods_started} import pods, {applied_again} builds handed over again, "
+        f"{len(frontend.reports)} reports ({duplicates} byte-identical repeats), {commits} commits checked, 0 lost"
+    )

@@ -206,11 +206,11 @@ class Killer:
     find: dict[str, Callable[[], list[int]]]  # kind -> its live pids now
     min_gap: float = 0.3
     max_gap: float = 2.0
-    # kind -> what kills one of its victims instead of SIGKILL (deleting a pod); it raises
-    # ProcessLookupError when the victim is gone already
-    strike: dict[str, Callable[[int], None]] = field(default_factory=dict)
     kills: Counter[str] = field(default_factory=Counter)
     log: list[str] = field(default_factory=list)
+    # kind -> what strikes one of its victims instead of SIGKILL (deleting its pod, say);
+    # it raises ProcessLookupError when the victim is gone already
+    strike: dict[str, Callable[[int], None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rnd = random.Random(self.seed)
@@ -232,10 +232,7 @@ class Killer:
             if pids:
                 victim = self._rnd.choice(sorted(pids))
                 try:
-                    if kind in self.strike:
-                        self.strike[kind](victim)
-                    else:
-                        os.kill(victim, signal.SIGKILL)
+                    self.strike.get(kind, _sigkill)(victim)
                 except ProcessLookupError:
                     continue
                 self.kills[kind] += 1
@@ -243,6 +240,10 @@ class Killer:
                 self.log.append(f"{time.monotonic():.2f} {how} {kind} {victim}")
                 break
         self._next = time.monotonic() + self._gap()
+
+
+def _sigkill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
 
 
 # --- checks --------------------------------------------------------------------

@@ -287,6 +287,20 @@ class NodeRuntime:
         """Every live process started for a container of this runtime (zombies excepted)."""
         return with_environment(MARKER_VAR, self.marker)
 
+    def crash(self) -> int:
+        """SIGKILL every process of every container at once, as a node's reboot or a crash
+        of its container runtime does; returns how many were killed.  The runtime then
+        does what a kubelet coming back does: containers that are to restart come back
+        (with their back-off), the others are reported terminated with 137."""
+        killed = 0
+        for pid in self.processes():
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+        return killed
+
     # --- starting -----------------------------------------------------------
 
     def _start_pod(self, pod: Any) -> None:

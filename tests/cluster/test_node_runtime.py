@@ -94,6 +94,18 @@ def one_pid(runtime: NodeRuntime, name: str) -> int:
     return pid
 
 
+def restarted_after_kill(plane: ControlPlane, namespace: str, pod: str, name: str) -> dict[str, Any]:
+    """The status of container ``name`` once it came back from its SIGKILL (restartCount 1)."""
+    wait_until(
+        lambda: status_of(plane, namespace, pod, name).get("restartCount") == 1,
+        timeout=60,
+        what=f"{pod}/{name} to restart",
+    )
+    status = status_of(plane, namespace, pod, name)
+    assert status["lastState"]["terminated"]["exitCode"] == EXIT_KILLED, status
+    return status
+
+
 def test_an_always_pod_s_container_comes_back_after_a_kill_and_a_crash_loop_backs_off(
     control_plane: ControlPlane, namespace: str, node: NodeRuntime
 ) -> None:
@@ -108,13 +120,7 @@ def test_an_always_pod_s_container_comes_back_after_a_kill_and_a_crash_loop_back
     wait_until(lambda: bool(children(first)), timeout=30, what="the container's background child")
     (child,) = children(first)
     os.kill(first, signal.SIGKILL)
-    wait_until(
-        lambda: status_of(control_plane, namespace, "always", "main").get("restartCount") == 1,
-        timeout=60,
-        what="the killed container's restart",
-    )
-    main = status_of(control_plane, namespace, "always", "main")
-    assert main["lastState"]["terminated"]["exitCode"] == EXIT_KILLED, main
+    main = restarted_after_kill(control_plane, namespace, "always", "main")
     assert "running" in main["state"], main
     assert one_pid(node, "main") != first
     wait_until(lambda: not alive(child), timeout=30, what="the killed container's child to die with it")
@@ -155,13 +161,7 @@ def test_a_native_sidecar_comes_back_while_the_main_container_runs_and_stops_wit
     )
     first = one_pid(node, "sidecar")
     os.kill(first, signal.SIGKILL)
-    wait_until(
-        lambda: status_of(control_plane, namespace, "job-like", "sidecar").get("restartCount") == 1,
-        timeout=60,
-        what="the sidecar's restart",
-    )
-    sidecar = status_of(control_plane, namespace, "job-like", "sidecar")
-    assert sidecar["lastState"]["terminated"]["exitCode"] == EXIT_KILLED, sidecar
+    restarted_after_kill(control_plane, namespace, "job-like", "sidecar")
     assert status_of(control_plane, namespace, "job-like", "main")["restartCount"] == 0
     assert one_pid(node, "sidecar") != first
 
@@ -169,3 +169,27 @@ def test_a_native_sidecar_comes_back_while_the_main_container_runs_and_stops_wit
     wait_until(lambda: phase_of(control_plane, namespace, "job-like") == "Succeeded", timeout=60, what="Succeeded")
     wait_until(lambda: not node.processes(), timeout=30, what="no process of the pod left")
     assert status_of(control_plane, namespace, "job-like", "sidecar")["restartCount"] == 1
+
+
+def test_a_node_crash_kills_every_process_and_the_runtime_comes_back_as_a_kubelet_does(
+    control_plane: ControlPlane, namespace: str, node: NodeRuntime
+) -> None:
+    create_pod(
+        control_plane, namespace, "service", restart="Always", containers=[container("server", "exec sleep 600")]
+    )
+    create_pod(
+        control_plane, namespace, "once", restart="Never", containers=[container("step", "sleep 600 & exec sleep 600")]
+    )
+    server, step = one_pid(node, "server"), one_pid(node, "step")
+    wait_until(lambda: bool(children(step)), timeout=30, what="the step's background child")
+    (child,) = children(step)
+
+    assert node.crash() == 3
+    wait_until(lambda: not any(map(alive, (server, step, child))), timeout=30, what="every process killed")
+    # The Always pod's container comes back; the Never pod's ends Failed with 137.
+    restarted_after_kill(control_plane, namespace, "service", "server")
+    assert one_pid(node, "server") != server
+    wait_until(lambda: phase_of(control_plane, namespace, "once") == "Failed", timeout=60, what="the step's pod Failed")
+    step_status = status_of(control_plane, namespace, "once", "step")
+    assert step_status["state"]["terminated"]["exitCode"] == EXIT_KILLED, step_status
+    assert step_status["restartCount"] == 0

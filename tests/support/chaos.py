@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.frontend_stub import FrontendStub
+from tests.support.processes import with_environment
 from tests.support.srpms import binary_tarball, build_srpm
 
 __all__ = [
@@ -150,19 +151,7 @@ def cmdline(pid: int) -> str:
 def processes_with_marker(marker: str) -> list[int]:
     """Live processes whose environment holds ``CHAOS_MARK=<marker>`` (the supervisor sets it,
     children inherit it): after a clean stop there must be none."""
-    needle = f"CHAOS_MARK={marker}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if needle in environ.split(b"\0") and state != "Z":
-            found.append(int(entry))
-    return found
+    return with_environment("CHAOS_MARK", marker)
 
 
 @dataclass

@@ -94,6 +94,11 @@ class Feeder:
     _next: float = 0.0
     _released: int = 0
 
+    @property
+    def released(self) -> list[Build]:
+        """The builds put into the queue so far."""
+        return self.plan[: self._released]
+
     def feed(self, *, last_wave: bool = True) -> None:
         """Release the next wave if its time has come; the last one only when ``last_wave``."""
         if self._released >= len(self.plan) or time.monotonic() < self._next:

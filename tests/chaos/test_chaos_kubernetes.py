@@ -170,15 +170,18 @@ def test_kill_the_controller_the_writer_import_pods_and_the_node_loses_and_doubl
             )
             stopping = len(runtime.ended)
             control_plane.kubectl("scale", "deployment", "copr-importer-controller", "-n", namespace, "--replicas=0")
+
+            def stops() -> dict[str, int]:
+                return {container: code for _, container, code in runtime.ended[stopping:]}
+
             _until(
-                lambda: not runtime.container_pids("controller") and not runtime.container_pids("git-writer"),
+                lambda: {"controller", "git-writer"} <= set(stops()),
                 timeout=120,
                 what="the controller's pod to stop",
                 runtime=runtime,
                 killer=killer,
             )
-            stops = {container: code for _, container, code in runtime.ended[stopping:]}
-            assert stops == {"controller": 0, "git-writer": 0}, f"a clean stop ended with {stops}"
+            assert stops() == {"controller": 0, "git-writer": 0}, f"a clean stop ended with {stops()}"
             assert leftovers(data, lookaside=data / "lookaside") == []
             assert jobs() == []
             _until(

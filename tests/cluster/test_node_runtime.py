@@ -17,7 +17,7 @@ import yaml
 
 from tests.cluster.conftest import ControlPlane
 from tests.support.noderuntime import NodeRuntime
-from tests.support.processes import alive, children
+from tests.support.processes import alive, children, title
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -174,20 +174,31 @@ def test_a_native_sidecar_comes_back_while_the_main_container_runs_and_stops_wit
 def test_a_node_crash_kills_every_process_and_the_runtime_comes_back_as_a_kubelet_does(
     control_plane: ControlPlane, namespace: str, node: NodeRuntime
 ) -> None:
+    # A process that set its title reads an empty environment in /proc: found by its session.
+    titled = "import setproctitle, time; setproctitle.setproctitle('titled'); time.sleep(600)"
     create_pod(
-        control_plane, namespace, "service", restart="Always", containers=[container("server", "exec sleep 600")]
+        control_plane,
+        namespace,
+        "service",
+        restart="Always",
+        containers=[
+            container("server", "exec sleep 600"),
+            container("titled", f'exec {sys.executable} -c "{titled}"'),
+        ],
     )
     create_pod(
         control_plane, namespace, "once", restart="Never", containers=[container("step", "sleep 600 & exec sleep 600")]
     )
-    server, step = one_pid(node, "server"), one_pid(node, "step")
+    server, step, retitled = one_pid(node, "server"), one_pid(node, "step"), one_pid(node, "titled")
     wait_until(lambda: bool(children(step)), timeout=30, what="the step's background child")
     (child,) = children(step)
+    wait_until(lambda: title(retitled) == "titled", timeout=60, what="the process's new title")
 
-    assert node.crash() == 3
-    wait_until(lambda: not any(map(alive, (server, step, child))), timeout=30, what="every process killed")
+    assert node.crash() == 4
+    wait_until(lambda: not any(map(alive, (server, step, child, retitled))), timeout=30, what="every process killed")
     # The Always pod's container comes back; the Never pod's ends Failed with 137.
     restarted_after_kill(control_plane, namespace, "service", "server")
+    restarted_after_kill(control_plane, namespace, "service", "titled")
     assert one_pid(node, "server") != server
     wait_until(lambda: phase_of(control_plane, namespace, "once") == "Failed", timeout=60, what="the step's pod Failed")
     step_status = status_of(control_plane, namespace, "once", "step")

@@ -28,9 +28,11 @@ It registers a Ready Node and, for every pod bound to it:
   deletion grace period, at least 2 s as the kubelet's; reporting them terminated
   and the pod Failed before it goes, as a kubelet does) or its
   ``activeDeadlineSeconds`` pass;
-* knows its processes: every container gets ``COPR_TEST_NODE_RUNTIME=<marker>`` in
-  its environment, and :meth:`NodeRuntime.processes` finds whatever still carries it
-  (children that left the container's process group too).
+* knows its processes: every container runs in a session of its own and gets
+  ``COPR_TEST_NODE_RUNTIME=<marker>`` in its environment; :meth:`NodeRuntime.processes`
+  finds whatever is in one of those sessions or still carries the mark (children that
+  left the container's process group or session too; a process that set its title
+  reads an empty environment, but keeps its session).
 
 Limits (it is not a container runtime): images are not pulled; each image name
 maps to a local command (``images``); processes run as the test's user, so
@@ -58,7 +60,7 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.support.processes import with_environment
+from tests.support.processes import in_sessions, with_environment
 
 __all__ = ["NodeRuntime"]
 
@@ -156,6 +158,11 @@ class NodeRuntime:
         self.marker = f"{node}-{uuid.uuid4().hex}"
         self.restarts: Counter[str] = Counter()  # container name -> restarts, over every pod
         self.ended: list[tuple[str, str, int]] = []  # (pod, container, exit code) of every container end
+        # The sessions of containers (their main processes' pids) while a process is in them
+        # (their numbers are free for reuse after that).  Replaced, not changed: other
+        # threads read it.
+        self.sessions: frozenset[int] = frozenset()
+        self._pruned = 0.0
         self.pods: dict[str, _Pod] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="node-runtime", daemon=True)
@@ -200,9 +207,20 @@ class NodeRuntime:
         while not self._stop.is_set():
             try:
                 self._reconcile()
+                self._prune_sessions()
             except Exception as exc:
                 self.errors.append(repr(exc))
             self._stop.wait(0.2)
+
+    def _prune_sessions(self) -> None:
+        """Forget sessions nobody is in any more, at least every second: a number is reused
+        only after the kernel's pids went all the way round, which takes far longer."""
+        if time.monotonic() - self._pruned < 1.0:
+            return
+        sessions = self.sessions
+        held = set(in_sessions(set(sessions), zombies=True).values())
+        self.sessions = self.sessions - (sessions - held)
+        self._pruned = time.monotonic()
 
     # --- reconcile ----------------------------------------------------------
 
@@ -284,8 +302,11 @@ class NodeRuntime:
         return None
 
     def processes(self) -> list[int]:
-        """Every live process started for a container of this runtime (zombies excepted)."""
-        return with_environment(MARKER_VAR, self.marker)
+        """Every live process started for a container of this runtime (zombies excepted):
+        those in a container's session, and those that carry the runtime's mark in their
+        environment (which finds what started a session of its own, unless it also set
+        its title)."""
+        return sorted(set(in_sessions(set(self.sessions))) | set(with_environment(MARKER_VAR, self.marker)))
 
     def crash(self) -> int:
         """SIGKILL every process of every container at once, as a node's reboot or a crash
@@ -477,6 +498,7 @@ class NodeRuntime:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.sessions |= {process.pid}
         return _Container(spec.name, spec, process, term, sidecar, _now())
 
     # --- watching -----------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["alive", "children", "descendants", "title", "titled", "with_environment"]
+__all__ = ["alive", "children", "descendants", "in_sessions", "title", "titled", "with_environment"]
 
 
 def title(pid: int) -> str:
@@ -58,7 +58,10 @@ def titled(prefix: str, *, under: int) -> list[int]:
 
 def with_environment(name: str, value: str) -> list[int]:
     """Live processes whose environment has ``name=value`` (children inherit it, whatever
-    their process group or parent now), this process excepted."""
+    their process group or parent now), this process excepted.
+
+    Blind to a process that set its title (``setproctitle`` reuses the environment's memory
+    for the title, and ``/proc/<pid>/environ`` reads empty): see :func:`in_sessions`."""
     needle = f"{name}={value}".encode()
     found = []
     for entry in os.listdir("/proc"):
@@ -71,3 +74,22 @@ def with_environment(name: str, value: str) -> list[int]:
         if needle in environ.split(b"\0") and alive(int(entry)):
             found.append(int(entry))
     return sorted(found)
+
+
+def in_sessions(sessions: set[int], *, zombies: bool = False) -> dict[int, int]:
+    """pid -> session of the live processes (and zombies if ``zombies``) in one of
+    ``sessions``, this process excepted.  A session outlives its leader; a process leaves
+    it only by starting its own (``setsid``).  A session's number is free for reuse once
+    no process (zombies included) is in it: drop it from ``sessions`` then."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(b")") + 2 :].split()
+        if int(fields[3]) in sessions and (zombies or fields[0] not in (b"Z", b"X")):
+            found[int(entry)] = int(fields[3])
+    return found

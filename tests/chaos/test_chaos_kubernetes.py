@@ -36,12 +36,12 @@ from tests.support.waiting import wait_until
 pytestmark = [pytest.mark.chaos, pytest.mark.cluster]
 
 SEED = int(os.environ.get("CHAOS_SEED", "20261130"))
-# 80 imports, fewer than the embedded test's 200: each import here is a pod whose import
+# 100 imports, half than the embedded test's 200: each import here is a pod whose import
 # step starts a Python interpreter, and the run's cost is mostly those starts (see
 # docs/exactly-once.md for the time it takes).
-PACKAGES = 4
+PACKAGES = 5
 BUILDS_PER_PACKAGE = 20
-MIN_KILLS, MIN_PER_KIND = 20, 3
+MIN_KILLS, MIN_PER_KIND = 30, 6
 # Builds arrive at about the pace the node imports them (2 every 4 s), so that imports run
 # all through the release, and the strikes (only while imports run) land in it.
 RELEASE, RELEASE_EVERY = 2, 4.0

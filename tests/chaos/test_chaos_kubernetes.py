@@ -198,7 +198,9 @@ def test_kill_the_controller_the_writer_import_pods_and_the_node_loses_and_doubl
             # steps struck while they wrote their hand-over.  Nothing runs now: the sweep with
             # the cut-off at this moment must take every one of them, and nothing else is left.
             staged = leftovers(data, lookaside=data / "lookaside")
-            sweep(make_settings(), spool=Spool(data / "spool"), before=time.time())
+            settings = make_settings()  # data_dir: tmp_path / "data", the volume's directory
+            assert settings.data_dir == data
+            sweep(settings, spool=Spool(data / "spool"), before=time.time())
             assert leftovers(data, lookaside=data / "lookaside") == []
             _until(
                 lambda: not runtime.processes(),

@@ -17,6 +17,7 @@ import pytest
 
 from copr_importer.adapters.download import allow_local_files
 from copr_importer.settings import Settings, from_mapping
+from tests.support.controlplane import ControlPlane, running_control_plane
 from tests.support.frontend_stub import FrontendStub
 from tests.support.srpms import build_srpm
 
@@ -58,6 +59,12 @@ def srpm_factory(tmp_path: Path) -> Callable[..., Path]:
         return build_srpm(workdir=work, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    """A real control plane for the session (tests/cluster, tests/chaos), started when first asked for."""
+    yield from running_control_plane()
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ service-account signing), kube-controller-manager, kube-scheduler and kwok, all 
 
 kwok plays the kubelet for nodes annotated ``kwok.x-k8s.io/node=fake``: their pods
 run for 2 s and succeed without running code, which is what the executor tests need.
+The plane itself (the ``control_plane`` fixture) is in ``tests/conftest.py``: the chaos
+tests share it.
 """
 
 from __future__ import annotations
@@ -14,14 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.controlplane import REPO, ControlPlane, namespace_manifest, running_control_plane
+from tests.support.controlplane import REPO, ControlPlane, namespace_manifest
 
 __all__ = ["REPO", "ControlPlane"]
-
-
-@pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane]:
-    yield from running_control_plane()
 
 
 @pytest.fixture

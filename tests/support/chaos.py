@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.frontend_stub import FrontendStub
+from tests.support.processes import with_environment
 from tests.support.srpms import binary_tarball, build_srpm
 
 __all__ = [
@@ -93,9 +94,16 @@ class Feeder:
     _next: float = 0.0
     _released: int = 0
 
-    def feed(self) -> None:
-        """Release the next wave if its time has come."""
+    @property
+    def released(self) -> list[Build]:
+        """The builds put into the queue so far."""
+        return self.plan[: self._released]
+
+    def feed(self, *, last_wave: bool = True) -> None:
+        """Release the next wave if its time has come; the last one only when ``last_wave``."""
         if self._released >= len(self.plan) or time.monotonic() < self._next:
+            return
+        if not last_wave and self._released + self.per_wave >= len(self.plan):
             return
         for build in self.plan[self._released : self._released + self.per_wave]:
             self.stub.task(
@@ -148,19 +156,7 @@ def cmdline(pid: int) -> str:
 def processes_with_marker(marker: str) -> list[int]:
     """Live processes whose environment holds ``CHAOS_MARK=<marker>`` (the supervisor sets it,
     children inherit it): after a clean stop there must be none."""
-    needle = f"CHAOS_MARK={marker}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if needle in environ.split(b"\0") and state != "Z":
-            found.append(int(entry))
-    return found
+    return with_environment("CHAOS_MARK", marker)
 
 
 @dataclass
@@ -207,6 +203,9 @@ class Killer:
     max_gap: float = 2.0
     kills: Counter[str] = field(default_factory=Counter)
     log: list[str] = field(default_factory=list)
+    # kind -> what strikes one of its victims instead of SIGKILL (deleting its pod, say);
+    # it raises ProcessLookupError when the victim is gone already
+    strike: dict[str, Callable[[int], None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rnd = random.Random(self.seed)
@@ -237,13 +236,18 @@ class Killer:
                 continue
             victim = self._rnd.choice(sorted(pids))
             try:
-                os.kill(victim, signal.SIGKILL)
+                self.strike.get(kind, _sigkill)(victim)
             except ProcessLookupError:
                 continue
             self.kills[kind] += 1
-            self.log.append(f"{time.monotonic():.2f} SIGKILL {kind} {victim}")
+            how = "strike" if kind in self.strike else "SIGKILL"
+            self.log.append(f"{time.monotonic():.2f} {how} {kind} {victim}")
             self._next = time.monotonic() + self._gap()
             return
+
+
+def _sigkill(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
 
 
 # --- checks --------------------------------------------------------------------

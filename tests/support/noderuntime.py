@@ -14,9 +14,25 @@ It registers a Ready Node and, for every pod bound to it:
   kubelet does, its working directory, and ``KUBERNETES_SERVICE_HOST=127.0.0.1`` so in-cluster clients
   reach the apiserver on loopback;
 * reports phase, container states, exit codes and termination messages as a
-  kubelet would; restarts containers of ``restartPolicy: Always`` pods;
-* kills processes when the pod is deleted (reporting them terminated and the pod
-  Failed before it goes, as a kubelet does) or its ``activeDeadlineSeconds`` pass.
+  kubelet would;
+* restarts a container whose process ended as a kubelet does: any container of a
+  ``restartPolicy: Always`` pod, a failed one of an ``OnFailure`` pod, and native
+  sidecars (init containers with ``restartPolicy: Always``) until the pod's main
+  containers are done.  The first restart is immediate, the next ones wait a
+  back-off that doubles from ``backoff[0]`` up to ``backoff[1]`` (the kubelet's
+  10 s and 300 s, shortened for tests), shown as ``waiting: CrashLoopBackOff``; a
+  container that ran twice the cap starts over.  ``restartCount`` and
+  ``lastState`` are reported.  The other processes of a container die with its
+  main process (its process group is killed, as a PID namespace's would be);
+* kills processes when the pod is deleted (SIGTERM, then SIGKILL after the pod's
+  deletion grace period, at least 2 s as the kubelet's; reporting them terminated
+  and the pod Failed before it goes, as a kubelet does) or its
+  ``activeDeadlineSeconds`` pass;
+* knows its processes: every container runs in a session of its own and gets
+  ``COPR_TEST_NODE_RUNTIME=<marker>`` in its environment; :meth:`NodeRuntime.processes`
+  finds whatever is in one of those sessions or still carries the mark (children that
+  left the container's process group or session too; a process that set its title
+  reads an empty environment, but keeps its session).
 
 Limits (it is not a container runtime): images are not pulled; each image name
 maps to a local command (``images``); processes run as the test's user, so
@@ -36,15 +52,20 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
+from tests.support.processes import in_sessions, with_environment
+
 __all__ = ["NodeRuntime"]
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+MARKER_VAR = "COPR_TEST_NODE_RUNTIME"
 _VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
@@ -56,13 +77,28 @@ def expand(text: str, env: dict[str, str]) -> str:
 @dataclass
 class _Container:
     name: str
+    spec: Any
     process: subprocess.Popen[bytes]
     term_file: Path
     sidecar: bool
     started: str
+    since: float = field(default_factory=time.monotonic)
     restarts: int = 0
     exit_code: int | None = None
     finished: str = ""
+    restart_at: float | None = None  # monotonic time of the next start, while it is to restart
+    backoff: float = 0.0  # the wait before the next restart after this one
+    last: dict[str, Any] | None = None  # the previous instance's terminated state
+
+    def terminated(self) -> dict[str, Any]:
+        assert self.exit_code is not None
+        return {
+            "exitCode": self.exit_code,
+            "reason": "Completed" if self.exit_code == 0 else "Error",
+            "message": self.term_file.read_text()[:4096],
+            "startedAt": self.started,
+            "finishedAt": self.finished,
+        }
 
 
 @dataclass
@@ -73,12 +109,27 @@ class _Pod:
     dir: Path
     started: float
     spec: Any
+    api: Any  # the pod object as it was started (env and volumes of restarts come from it)
+    volumes: dict[str, Path] = field(default_factory=dict)
     containers: dict[str, _Container] = field(default_factory=dict)
     done: bool = False
+    start_time: str = field(default_factory=lambda: _now())
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _exit_status(returncode: int) -> int:
+    """A container's exit code as the kubelet reports it: 128 + the signal that ended it."""
+    return returncode if returncode >= 0 else 128 - returncode
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
 
 
 class NodeRuntime:
@@ -92,6 +143,7 @@ class NodeRuntime:
         apiserver_port: int,
         env: dict[str, str] | None = None,
         keep: tuple[Path, ...] = (),
+        backoff: tuple[float, float] = (0.5, 5.0),
     ) -> None:
         self.core = client.CoreV1Api(api)
         self.node = node
@@ -102,6 +154,15 @@ class NodeRuntime:
         # Host paths the commands need (the checkout, its virtualenv): they stay visible
         # even under a volume mounted over a parent directory such as /tmp.
         self.keep = keep
+        self.backoff = backoff
+        self.marker = f"{node}-{uuid.uuid4().hex}"
+        self.restarts: Counter[str] = Counter()  # container name -> restarts, over every pod
+        self.ended: list[tuple[str, str, int]] = []  # (pod, container, exit code) of every container end
+        # The sessions of containers (their main processes' pids) while a process is in them
+        # (their numbers are free for reuse after that).  Replaced, not changed: other
+        # threads read it.
+        self.sessions: frozenset[int] = frozenset()
+        self._pruned = 0.0
         self.pods: dict[str, _Pod] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="node-runtime", daemon=True)
@@ -146,9 +207,20 @@ class NodeRuntime:
         while not self._stop.is_set():
             try:
                 self._reconcile()
+                self._prune_sessions()
             except Exception as exc:
                 self.errors.append(repr(exc))
             self._stop.wait(0.2)
+
+    def _prune_sessions(self) -> None:
+        """Forget sessions nobody is in any more, at least every second: a number is reused
+        only after the kernel's pids went all the way round, which takes far longer."""
+        if time.monotonic() - self._pruned < 1.0:
+            return
+        sessions = self.sessions
+        held = set(in_sessions(set(sessions), zombies=True).values())
+        self.sessions = self.sessions - (sessions - held)
+        self._pruned = time.monotonic()
 
     # --- reconcile ----------------------------------------------------------
 
@@ -172,15 +244,17 @@ class NodeRuntime:
     def _remove(self, uid: str, pod: Any) -> None:
         if uid in self.pods:
             state = self.pods.pop(uid)
-            self._kill(state)
+            # SIGTERM, then SIGKILL after the deletion's grace period (the kubelet's minimum is 2 s).
+            self._kill(state, grace=max(2, pod.metadata.deletion_grace_period_seconds or 0))
             if not state.done:
                 # The kubelet reports the stopped containers and a terminal phase before the
                 # pod goes: the job controller replaces a pod only once it is terminal (with a
                 # pod failure policy), and a finalizer holds the pod object until then.
                 for container in state.containers.values():
                     if container.exit_code is None:
-                        code = container.process.returncode
-                        container.exit_code, container.finished = (code if code >= 0 else 128 - code), _now()
+                        container.exit_code = _exit_status(container.process.returncode)
+                        container.finished = _now()
+                        self.ended.append((state.name, container.name, container.exit_code))
                 state.done = True
                 self._report(state)
         try:  # what the kubelet does once the containers are gone
@@ -189,17 +263,64 @@ class NodeRuntime:
             if exc.status != 404:
                 raise
 
-    def _kill(self, pod: _Pod) -> None:
+    def _kill(self, pod: _Pod, *, grace: float = 5.0) -> None:
+        # Containers whose end was noted lost their processes then (_exited); a later killpg
+        # could hit a new process group that reuses the number.
+        live = [c for c in pod.containers.values() if c.exit_code is None]
         for container in pod.containers.values():
+            container.restart_at = None
+        for container in live:
             if container.process.poll() is None:
-                os.killpg(container.process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        for container in pod.containers.values():
+                _kill_group(container.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for container in live:
             try:
                 container.process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(container.process.pid, signal.SIGKILL)
+                container.process.kill()
                 container.process.wait()
+            # What is left of the container dies with it (its group's number stays taken while
+            # any member lives, so this cannot reach another group).
+            _kill_group(container.process.pid, signal.SIGKILL)
+
+    # --- what runs ----------------------------------------------------------
+
+    def container_pids(self, name: str) -> list[int]:
+        """The main processes of the running containers called ``name``, in every pod."""
+        return sorted(
+            c.process.pid
+            for pod in list(self.pods.values())
+            for c in list(pod.containers.values())
+            if c.name == name and c.exit_code is None and c.process.returncode is None  # poll() is the loop's
+        )
+
+    def pod_of(self, pid: int) -> tuple[str, str] | None:
+        """(namespace, name) of the pod whose container's main process is ``pid``."""
+        for pod in list(self.pods.values()):
+            if any(c.process.pid == pid for c in list(pod.containers.values())):
+                return pod.namespace, pod.name
+        return None
+
+    def processes(self) -> list[int]:
+        """Every live process started for a container of this runtime (zombies excepted):
+        those in a container's session, and those that carry the runtime's mark in their
+        environment (which finds what started a session of its own, unless it also set
+        its title)."""
+        return sorted(set(in_sessions(set(self.sessions))) | set(with_environment(MARKER_VAR, self.marker)))
+
+    def crash(self) -> int:
+        """SIGKILL every process of every container at once, as a node's reboot or a crash
+        of its container runtime does; returns how many were killed.  The runtime then
+        does what a kubelet coming back does: containers that are to restart come back
+        (with their back-off), the others are reported terminated with 137."""
+        killed = 0
+        for pid in self.processes():
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+        return killed
 
     # --- starting -----------------------------------------------------------
 
@@ -211,13 +332,14 @@ class NodeRuntime:
             self.work / pod.metadata.uid,
             time.monotonic(),
             pod.spec,
+            pod,
         )
         state.dir.mkdir(parents=True, exist_ok=True)
         try:
-            volumes = self._volumes(pod, state.dir / "volumes")
+            state.volumes = self._volumes(pod, state.dir / "volumes")
             sidecars = [c for c in pod.spec.init_containers or [] if c.restart_policy == "Always"]
             for spec in [*sidecars, *pod.spec.containers]:
-                state.containers[spec.name] = self._run(pod, spec, volumes, state.dir, sidecar=spec in sidecars)
+                state.containers[spec.name] = self._run(state, spec, sidecar=spec in sidecars)
         except Exception as exc:
             self.errors.append(f"{pod.metadata.name}: {exc!r}")
             self._kill(state)
@@ -315,6 +437,7 @@ class NodeRuntime:
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",
             "KUBERNETES_SERVICE_PORT": str(self.apiserver_port),
             **self.base_env,
+            MARKER_VAR: self.marker,
         }
         for var in spec.env or []:
             source = var.value_from
@@ -330,7 +453,8 @@ class NodeRuntime:
                 env[var.name] = self._field(pod, source.field_ref.field_path)
         return env
 
-    def _run(self, pod: Any, spec: Any, volumes: dict[str, Path], pod_dir: Path, *, sidecar: bool) -> _Container:
+    def _run(self, state: _Pod, spec: Any, *, sidecar: bool) -> _Container:
+        pod, volumes, pod_dir = state.api, state.volumes, state.dir
         if spec.image not in self.images:
             raise RuntimeError(f"no local command for image {spec.image}")
         env = self._env(pod, spec)
@@ -374,7 +498,8 @@ class NodeRuntime:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        return _Container(spec.name, process, term, sidecar, _now())
+        self.sessions |= {process.pid}
+        return _Container(spec.name, spec, process, term, sidecar, _now())
 
     # --- watching -----------------------------------------------------------
 
@@ -398,45 +523,74 @@ class NodeRuntime:
             return
         for container in pod.containers.values():
             code = container.process.poll()
-            if code is None or container.exit_code is not None:
-                continue
-            # No restarts: an exit is reported as is, so a test sees a crashed controller.
-            container.exit_code, container.finished = code, _now()
-            changed = True
+            if code is not None and container.exit_code is None:
+                self._exited(pod, container, code)
+                changed = True
         if self._mains_done(pod) and pod.spec.restart_policy != "Always":
             for container in pod.containers.values():
+                container.restart_at = None
                 if container.sidecar and container.process.poll() is None:
-                    os.killpg(container.process.pid, signal.SIGTERM)
+                    _kill_group(container.process.pid, signal.SIGTERM)
                     container.process.wait(10)
                     container.exit_code, container.finished = 0, _now()
             pod.done = True
             changed = True
+        else:
+            now = time.monotonic()
+            for container in list(pod.containers.values()):
+                if container.restart_at is not None and now >= container.restart_at:
+                    self._restart(pod, container)
+                    changed = True
         if changed:
             self._report(pod)
 
+    def _exited(self, pod: _Pod, container: _Container, code: int) -> None:
+        """Note a container's end, and when it starts again if the kubelet would restart it."""
+        container.exit_code, container.finished = _exit_status(code), _now()
+        self.ended.append((pod.name, container.name, container.exit_code))
+        _kill_group(container.process.pid, signal.SIGKILL)  # its other processes die with it
+        policy = pod.spec.restart_policy or "Always"
+        if not (container.sidecar or policy == "Always" or (policy == "OnFailure" and container.exit_code != 0)):
+            return  # a sidecar's restart is undone in _check when the main containers are done
+        initial, cap = self.backoff
+        now = time.monotonic()
+        if now - container.since >= 2 * cap:
+            container.backoff = 0.0  # it ran long enough: its crash loop is forgotten
+        container.restart_at = now + container.backoff
+        container.backoff = min(cap, max(initial, 2 * container.backoff))
+
+    def _restart(self, pod: _Pod, old: _Container) -> None:
+        last = old.terminated()  # before the new instance empties the termination log
+        try:
+            new = self._run(pod, old.spec, sidecar=old.sidecar)
+        except Exception as exc:  # e.g. a ConfigMap gone: tried again after the next back-off
+            self.errors.append(f"{pod.name}/{old.name}: restart: {exc!r}")
+            old.restart_at = time.monotonic() + old.backoff
+            return
+        new.restarts, new.backoff, new.last = old.restarts + 1, old.backoff, last
+        pod.containers[old.name] = new
+        self.restarts[old.name] += 1
+
     @staticmethod
     def _mains_done(pod: _Pod) -> bool:
-        return all(c.exit_code is not None for c in pod.containers.values() if not c.sidecar)
+        return all(c.exit_code is not None and c.restart_at is None for c in pod.containers.values() if not c.sidecar)
 
     def _report(self, pod: _Pod) -> None:
         statuses = []
         for c in pod.containers.values():
             if c.exit_code is None:
-                state = {"running": {"startedAt": c.started}}
+                state: dict[str, Any] = {"running": {"startedAt": c.started}}
+            elif c.restart_at is not None:
+                wait = max(0, round(c.restart_at - time.monotonic()))
+                message = f"back-off {wait}s restarting failed container={c.name} pod={pod.name}"
+                state = {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
             else:
-                state = {
-                    "terminated": {
-                        "exitCode": c.exit_code,
-                        "reason": "Completed" if c.exit_code == 0 else "Error",
-                        "message": c.term_file.read_text()[:4096],
-                        "startedAt": c.started,
-                        "finishedAt": c.finished,
-                    }
-                }
+                state = {"terminated": c.terminated()}
             statuses.append(
                 {
                     "name": c.name,
                     "state": state,
+                    "lastState": {"terminated": c.last} if c.last else {},
                     "ready": c.exit_code is None,
                     "restartCount": c.restarts,
                     "image": "local",
@@ -449,7 +603,8 @@ class NodeRuntime:
             phase = "Succeeded" if all(c.exit_code == 0 for c in mains) else "Failed"
         else:
             phase = "Running"
-        ready = "True" if phase == "Running" else "False"
+        running = all(c.exit_code is None for c in pod.containers.values())
+        ready = "True" if phase == "Running" and running else "False"
         self._status(
             pod.name,
             pod.namespace,
@@ -458,7 +613,7 @@ class NodeRuntime:
                 "podIP": "127.0.0.1",
                 "podIPs": [{"ip": "127.0.0.1"}],
                 "hostIP": "127.0.0.1",
-                "startTime": statuses[0]["state"].get("running", {}).get("startedAt") if statuses else _now(),
+                "startTime": pod.start_time,
                 "containerStatuses": [s for s in statuses if s["name"] in {c.name for c in pod.spec.containers}],
                 "initContainerStatuses": [
                     s for s in statuses if s["name"] not in {c.name for c in pod.spec.containers}

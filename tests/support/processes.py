@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["alive", "children", "descendants", "title", "titled"]
+__all__ = ["alive", "children", "descendants", "in_sessions", "title", "titled", "with_environment"]
 
 
 def title(pid: int) -> str:
@@ -54,3 +55,36 @@ def descendants(pid: int) -> list[int]:
 def titled(prefix: str, *, under: int) -> list[int]:
     """Live descendants of ``under`` whose title starts with ``prefix``."""
     return [p for p in descendants(under) if title(p).startswith(prefix)]
+
+
+def _others(name: str) -> Iterator[tuple[int, bytes]]:
+    """(pid, ``/proc/<pid>/<name>``) of every process but this one (those that end meanwhile skipped)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                yield int(entry), Path(f"/proc/{entry}/{name}").read_bytes()
+            except OSError:
+                continue
+
+
+def with_environment(name: str, value: str) -> list[int]:
+    """Live processes whose environment has ``name=value`` (children inherit it, whatever
+    their process group or parent now), this process excepted.
+
+    Blind to a process that set its title (``setproctitle`` reuses the environment's memory
+    for the title, and ``/proc/<pid>/environ`` reads empty): see :func:`in_sessions`."""
+    needle = f"{name}={value}".encode()
+    return sorted(pid for pid, environ in _others("environ") if needle in environ.split(b"\0") and alive(pid))
+
+
+def in_sessions(sessions: set[int], *, zombies: bool = False) -> dict[int, int]:
+    """pid -> session of the live processes (and zombies if ``zombies``) in one of
+    ``sessions``, this process excepted.  A session outlives its leader; a process leaves
+    it only by starting its own (``setsid``).  A session's number is free for reuse once
+    no process (zombies included) is in it: drop it from ``sessions`` then."""
+    found = {}
+    for pid, raw in _others("stat"):
+        fields = raw[raw.rindex(b")") + 2 :].split()
+        if int(fields[3]) in sessions and (zombies or fields[0] not in (b"Z", b"X")):
+            found[pid] = int(fields[3])
+    return found

@@ -28,7 +28,6 @@ from tests.support.chaos import (
     cmdline,
     descendants,
     leftovers,
-    processes_with_marker,
 )
 from tests.support.frontend_stub import Fault, FrontendStub
 from tests.support.pipeline import cli
@@ -141,7 +140,12 @@ def test_kill_everything_at_random_loses_and_doubles_nothing(tmp_path: Path, stu
     finally:
         code = supervisor.stop()
     assert code == 0, f"clean stop exited {code}"
-    wait_until(lambda: not processes_with_marker(marker), timeout=15, what="no process of the run left")
+    wait_until(
+        lambda: not supervisor.survivors(),
+        timeout=15,
+        what="no process of the run left",
+        diagnostics=lambda: "; ".join(f"{pid} {cmdline(pid)}" for pid in supervisor.survivors()),
+    )
 
     reports = check_reports(plan, stub.reports)
     commits = check_histories(plan, reports=reports, git_root=data / "git")

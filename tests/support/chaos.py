@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.frontend_stub import FrontendStub
-from tests.support.processes import with_environment
+from tests.support.processes import in_sessions, with_environment
 from tests.support.srpms import binary_tarball, build_srpm
 
 __all__ = [
@@ -169,6 +169,9 @@ class Supervisor:
     restart_delay: float = 0.5
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    # Each start leads a session of its own: a retitled process (setproctitle clears
+    # /proc/<pid>/environ, and with it the marker) is still found by its session.
+    sessions: set[int] = field(default_factory=set)
 
     def ensure(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -176,9 +179,18 @@ class Supervisor:
         if self.process is not None:
             self.restarts += 1
             time.sleep(self.restart_delay)
+        # A session's number may be reused once nobody is in it.
+        self.sessions = set(in_sessions(self.sessions, zombies=True).values())
         env = {**os.environ, "CHAOS_MARK": self.marker}
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(self.command, stdout=out, stderr=out, env=env)
+            self.process = subprocess.Popen(self.command, stdout=out, stderr=out, env=env, start_new_session=True)
+        self.sessions.add(self.process.pid)
+
+    def survivors(self) -> list[int]:
+        """Live processes of any start (by session or by marker), the current main process excepted."""
+        main = {self.process.pid} if self.process is not None and self.process.poll() is None else set()
+        found = set(in_sessions(self.sessions)) | set(processes_with_marker(self.marker))
+        return sorted(found - main)
 
     def stop(self, *, timeout: float = 30.0) -> int | None:
         if self.process is None:

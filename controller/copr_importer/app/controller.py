@@ -366,7 +366,7 @@ class Controller:
 
     def _cancel(self, task: ImportTask) -> None:
         log.info(
-            "build %d left the queue (canceled); stopping its import",
+            "build %d left the queue (canceled, or reported before a restart); stopping its import",
             task.build_id,
             extra=task_fields(task, phase="cancel"),
         )

@@ -33,16 +33,15 @@ Contract:
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..settings import Settings
 from .atomicfile import fsync_dir
+from .lockfile import flock_within
 
 __all__ = ["CgitList", "read_listed"]
 
@@ -159,15 +158,8 @@ class CgitList:
             return
         fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o664)
         try:
-            deadline = time.monotonic() + self.lock_timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise OSError(f"{self.lock} stayed locked for {self.lock_timeout:g} s") from None
-                    time.sleep(0.1)
+            if not flock_within(fd, seconds=self.lock_timeout, step=0.1):
+                raise OSError(f"{self.lock} stayed locked for {self.lock_timeout:g} s")
             yield
         finally:
             os.close(fd)  # releases the flock

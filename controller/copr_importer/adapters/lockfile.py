@@ -24,7 +24,7 @@ from pathlib import Path
 from ..errors import ImporterError
 from .lifeline import start_ticks
 
-__all__ = ["LOCAL", "DataDirBusy", "DataDirLock", "Holder", "flock_holder"]
+__all__ = ["LOCAL", "DataDirBusy", "DataDirLock", "Holder", "flock_holder", "flock_within"]
 
 LOCK_NAME = ".controller.lock"
 LOCAL = "local"
@@ -121,3 +121,17 @@ def flock_holder(path: Path) -> int | None:
         if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
             return int(fields[4])
     return None
+
+
+def flock_within(fd: int, *, seconds: float, step: float) -> bool:
+    """Take an exclusive ``flock`` on ``fd``, trying every ``step`` seconds for up to
+    ``seconds``; False if another process still holds it then (never blocks for good)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(step)

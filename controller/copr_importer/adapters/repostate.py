@@ -26,11 +26,11 @@ name, so nothing here reaches a user.  Three files:
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
 from contextlib import suppress
 from pathlib import Path
+
+from .lockfile import flock_within
 
 __all__ = ["RepoLocked", "RepoState", "STATE_DIR"]
 
@@ -63,16 +63,9 @@ class RepoState:
             return
         self._ensure_dir()
         fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o666)
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise RepoLocked(f"{self.dir.parent} is locked by another process (maintenance?)") from None
-                time.sleep(0.05)
+        if not flock_within(fd, seconds=wait, step=0.05):
+            os.close(fd)
+            raise RepoLocked(f"{self.dir.parent} is locked by another process (maintenance?)")
         self._lock_fd = fd
 
     @property

@@ -73,6 +73,8 @@ def test_a_worker_killed_mid_import_fails_its_attempt_only_and_the_build_is_impo
     frontend.task(2, srpm=srpm_factory(name="bystander"), pkg="bystander", branches=["f43"])
     service = services.start("run", "--config", str(config), "--listen", "")
     victim = _busy_worker(service, 1)
+    # Its title changes before its download starts: kill it only once it waits at the gate.
+    wait_until(lambda: gate.hits[held] >= 1, timeout=60, what="the download at the gate", diagnostics=service.text)
     os.kill(victim, signal.SIGKILL)
     wait_until(lambda: "killed by SIGKILL" in service.text(), timeout=60, what="the kill to be noticed")
     gate.release(held)

@@ -76,9 +76,17 @@ def _pod_deleter(plane: ControlPlane, runtime: NodeRuntime, *, seed: int) -> Cal
     return delete
 
 
-def _until(predicate: Callable[[], bool], *, timeout: float, what: str, runtime: NodeRuntime, killer: Killer) -> None:
-    """:func:`wait_until`, explaining a timeout with the kills, the runtime's errors and the
-    controller's and the writer's logs (all their runs: the runtime appends)."""
+def _until(
+    predicate: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    runtime: NodeRuntime,
+    killer: Killer,
+    state: Callable[[], str] = lambda: "",
+) -> None:
+    """:func:`wait_until`, explaining a timeout with ``state()``, the kills, the runtime's
+    errors and the controller's and the writer's logs (all their runs: the runtime appends)."""
 
     def diagnostics() -> str:
         logs = "\n".join(
@@ -88,7 +96,8 @@ def _until(predicate: Callable[[], bool], *, timeout: float, what: str, runtime:
         )
         last = "; ".join(killer.log[-10:])
         return (
-            f"kills {dict(killer.kills)} ({last}), restarts {dict(runtime.restarts)}, errors {runtime.errors}\n{logs}"
+            f"{state()}; kills {dict(killer.kills)} ({last}), restarts {dict(runtime.restarts)}, "
+            f"errors {runtime.errors}\n{logs}"
         )
 
     wait_until(predicate, timeout=timeout, what=what, interval=0.5, diagnostics=diagnostics)
@@ -178,6 +187,7 @@ def test_kill_the_controller_the_writer_import_pods_and_the_node_loses_and_doubl
                 what="no Job left and a drained spool",
                 runtime=runtime,
                 killer=killer,
+                state=lambda: f"Jobs {jobs()}, left in the data directory {_unswept(data)}",
             )
             stopping = len(runtime.ended)
             control_plane.kubectl("scale", "deployment", "copr-importer-controller", "-n", namespace, "--replicas=0")

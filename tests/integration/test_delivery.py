@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from copr_importer.adapters.attempts import Attempts
 from copr_importer.adapters.outbox import Outbox
 from copr_importer.adapters.spool import Spool
 from copr_importer.app.delivery import Delivery
@@ -52,3 +53,17 @@ def test_a_report_file_goes_as_soon_as_the_frontend_took_it_before_the_controlle
     assert Outbox(tmp_path / "outbox").pending() == []
     wait_until(lambda: (delivery.pump(), delivery.unsent() == 0)[1], timeout=30, what="the delivery noted")
     assert sink.delivered == [report]
+
+
+def test_a_killed_controllers_temporaries_go_when_the_next_one_starts(tmp_path: Path) -> None:
+    # A controller killed inside an atomic write leaves ``.<name>.tmp-<pid>``; the next one
+    # (one per data directory) removes it and keeps the reports and counts themselves.
+    outbox, attempts = tmp_path / "outbox", tmp_path / "attempts"
+    Outbox(outbox).put({"build_id": 7, "error": "x", "error_message": "y"})
+    Attempts(attempts).add(7)
+    (outbox / ".8.json.tmp-4242").write_text("{")
+    (attempts / ".9.tmp-4242").write_text("1")
+    assert Outbox(outbox).pending() == [7]
+    assert Attempts(attempts).builds() == [7]
+    assert sorted(p.name for p in outbox.iterdir()) == ["7.json"]
+    assert sorted(p.name for p in attempts.iterdir()) == ["7"]

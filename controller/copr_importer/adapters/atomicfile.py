@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["fsync_dir", "sync_filesystem", "write_bytes", "write_json"]
+__all__ = ["fsync_dir", "remove_temporaries", "sync_filesystem", "write_bytes", "write_json"]
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -59,3 +59,14 @@ def write_bytes(path: Path, *, data: bytes, durable: bool = True) -> None:
 def write_json(path: Path, *, value: Any, durable: bool = True) -> None:
     """Atomically replace ``path`` with ``value`` as JSON."""
     write_bytes(path, data=json.dumps(value, indent=1, sort_keys=True).encode(), durable=durable)
+
+
+def remove_temporaries(folder: Path) -> int:
+    """Remove what interrupted :func:`write_bytes` calls left in ``folder`` (``.<name>.tmp-<pid>``);
+    only for a folder whose one writer is the caller, at its start. Returns how many went."""
+    removed = 0
+    for name in os.listdir(folder):
+        if name.startswith(".") and ".tmp-" in name:
+            (folder / name).unlink(missing_ok=True)
+            removed += 1
+    return removed

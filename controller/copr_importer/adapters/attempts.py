@@ -24,6 +24,7 @@ class Attempts:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
+        atomicfile.remove_temporaries(folder)  # left by a killed controller (the only writer here)
 
     def count(self, build_id: int) -> int:
         try:

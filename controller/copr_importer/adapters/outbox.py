@@ -57,6 +57,9 @@ class Outbox:
         self._entries: dict[int, _Entry] = {}
         self._waiting: list[tuple[float, int]] = []  # (next try, build id); stale pairs are skipped
         self._sent: set[int] = set()
+        # One controller writes here (one per data directory): a temporary at its start is
+        # what a killed one left.
+        atomicfile.remove_temporaries(folder)
         for name in os.listdir(folder):
             if name.endswith(".json") and name[:-5].isdigit():
                 try:
